@@ -1,0 +1,2 @@
+// placeholder until the data pipeline lands
+namespace grec::data {}

@@ -1,0 +1,148 @@
+// Pipeline runner: ordered stages, content-keyed caching, summary table.
+#include "train/pipeline.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "core/table.h"
+#include "dist/collectives.h"
+#include "dist/mpi_env.h"
+#include "train/stage.h"
+
+namespace grec::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string marker_path(const RunDir& run, const std::string& stage) {
+  return run.artifacts(stage) + "/stage.json";
+}
+
+// A cheap fingerprint of a file: size and modification time.
+std::string file_fingerprint(const std::string& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec) return "missing:" + path;
+  const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  return fmt::format("{}:{}:{}", path, size, mtime);
+}
+
+// Short human summary of a stage's key figures: "users=943 items=1682".
+std::string brief(const nlohmann::json& j) {
+  std::string s;
+  if (!j.is_object()) return s;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.value().is_object() || it.value().is_array()) continue;
+    if (!s.empty()) s += "  ";
+    if (it.value().is_number_float()) {
+      s += fmt::format("{}={:.4g}", it.key(), it.value().get<double>());
+    } else if (it.value().is_string()) {
+      s += fmt::format("{}={}", it.key(), it.value().get<std::string>());
+    } else {
+      s += fmt::format("{}={}", it.key(), it.value().dump());
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string stage_key(const Config& config, const std::string& name) {
+  const Stage* stage = find_stage(name);
+  GREC_CHECK(stage != nullptr, "unknown stage '{}'", name);
+  uint64_t h = fnv1a64(config.dump(stage->config_sections));
+  h = fnv1a64(name, h);
+  for (const auto& in : stage->inputs) {
+    const Stage* up = find_stage(in);
+    GREC_CHECK(up != nullptr, "stage '{}' reads unknown stage '{}'", name, in);
+    if (up->enabled && !up->enabled(config)) {
+      // The upstream stage is replaced by a user-given file (e.g. data.dataset).
+      h = fnv1a64(file_fingerprint(dataset_path(config)), h);
+    } else {
+      h = fnv1a64(stage_key(config, in), h);
+    }
+  }
+  return hex64(h);
+}
+
+int run_pipeline(const Config& config, const dist::MpiEnv& env, const PipelineOptions& options) {
+  const RunDir run = RunDir::from_config(config);
+  const bool root = env.rank() == 0;
+  if (root) run.prepare(config, options.command_line);
+  dist::barrier();
+  MetricsWriter metrics = root ? MetricsWriter(run.metrics_path()) : MetricsWriter();
+
+  for (const auto& name : options.only) {
+    if (!find_stage(name)) user_error("unknown stage '{}' (see `grec stage --help`)", name);
+  }
+
+  Table summary({"stage", "status", "wall", "key figures"});
+  const auto t_run = std::chrono::steady_clock::now();
+  for (const Stage& stage : all_stages()) {
+    const bool selected = options.only.empty() ||
+                          std::find(options.only.begin(), options.only.end(), stage.name) !=
+                              options.only.end();
+    if (!selected) continue;
+    if (options.only.empty() && stage.enabled && !stage.enabled(config)) {
+      summary.add_row({stage.name, "skipped", "-", "input given by the config"});
+      continue;
+    }
+    const std::string key = stage_key(config, stage.name);
+    const std::string marker = marker_path(run, stage.name);
+    int64_t cached = 0;
+    nlohmann::json cached_summary;
+    if (root && !options.force && fs::exists(marker)) {
+      try {
+        auto j = nlohmann::json::parse(read_file(marker));
+        if (j.value("key", "") == key) {
+          cached = 1;
+          cached_summary = j.value("summary", nlohmann::json::object());
+        }
+      } catch (const nlohmann::json::exception&) {
+        GREC_WARN("stage {}: unreadable marker {}, running the stage again", stage.name, marker);
+      }
+    }
+    cached = dist::allreduce_max(cached);
+    if (cached) {
+      GREC_INFO("stage {}: outputs are up to date (key {}), skipped", stage.name, key);
+      summary.add_row({stage.name, "cached", "-", brief(cached_summary)});
+      continue;
+    }
+    GREC_INFO("stage {}: running (key {})", stage.name, key);
+    if (root) make_dirs(run.artifacts(stage.name));
+    dist::barrier();
+    const auto t0 = std::chrono::steady_clock::now();
+    StageContext ctx{config, run, env, metrics};
+    nlohmann::json result = stage.run(ctx);
+    dist::barrier();
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (root) {
+      nlohmann::json m = {{"stage", stage.name}, {"key", key}, {"wall_s", wall},
+                          {"summary", result}};
+      write_file_atomic(marker, m.dump(2) + "\n");
+      metrics.write({{"stage", stage.name}, {"event", "stage_done"}, {"wall_s", wall},
+                     {"summary", result}});
+    }
+    summary.add_row({stage.name, "done", format_duration(wall), brief(result)});
+  }
+  const double total =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
+  if (root) {
+    std::printf("\nrun %s finished in %s (%d rank%s)\n%s", run.root().c_str(),
+                format_duration(total).c_str(), env.world(), env.world() > 1 ? "s" : "",
+                summary.render().c_str());
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace grec::train

@@ -1,0 +1,52 @@
+// Stages: every arrow of the pipeline (DESIGN.md). A stage declares its config keys, names the
+// config sections and upstream stages its result depends on (the cache key), and runs.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/config.h"
+#include "core/metrics.h"
+#include "core/run_dir.h"
+
+namespace grec::dist {
+class MpiEnv;
+}
+
+namespace grec::train {
+
+struct StageContext {
+  const Config& config;
+  RunDir run;
+  const dist::MpiEnv& env;
+  MetricsWriter& metrics;  // enabled on rank 0 only
+  bool is_root() const;
+};
+
+struct Stage {
+  std::string name;
+  std::string help;
+  // Config sections whose values decide the stage's output (hashed into its cache key).
+  std::vector<std::string> config_sections;
+  // Stages whose outputs this one reads (their keys enter this key).
+  std::vector<std::string> inputs;
+  std::function<void(ConfigSchema&)> declare;
+  // Runs on every rank; returns the key figures for the run summary (collected on rank 0).
+  std::function<nlohmann::json(StageContext&)> run;
+  // When set and false for this config, `grec run` skips the stage (e.g. ingest when
+  // data.dataset names an existing file).
+  std::function<bool(const Config&)> enabled;
+};
+
+// Every stage, in pipeline order.
+const std::vector<Stage>& all_stages();
+const Stage* find_stage(const std::string& name);
+// The full schema: run.*, data.*, dist.*, and every stage's keys.
+ConfigSchema full_schema();
+// The dataset path the stages read: data.dataset, or the ingest stage's output.
+std::string dataset_path(const Config& config);
+
+}  // namespace grec::train

@@ -1,0 +1,10 @@
+// Factories of the stages, one per stage_<name>.cc file; all_stages() lists them in order.
+#pragma once
+
+#include "train/stage.h"
+
+namespace grec::train {
+
+Stage make_ingest_stage();
+
+}  // namespace grec::train
