@@ -1,6 +1,10 @@
 // Control-plane collectives.
 #include "dist/collectives.h"
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "dist/mpi_check.h"
 #include "dist/mpi_env.h"
 
@@ -8,7 +12,18 @@ namespace grec::dist {
 
 void barrier() {
   if (!MpiEnv::active()) return;
-  MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD));
+  // Open MPI's blocking barrier spins a core; ranks often wait here while rank 0 does
+  // single-rank work (ingest, reports), so poll a non-blocking barrier and sleep in between.
+  MPI_Request request;
+  MPI_CHECK(MPI_Ibarrier(MPI_COMM_WORLD, &request));
+  int done = 0;
+  auto pause = std::chrono::microseconds(50);
+  while (true) {
+    MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+    if (done) return;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(5000));
+  }
 }
 
 std::string broadcast_string(const std::string& value, int root) {

@@ -107,7 +107,7 @@ const CLI::App* deepest(const CLI::App* app) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"grec: distributed training of LLM-based generative recommenders"};
+  CLI::App app{"grec: distributed training of LLM-based generative recommenders", "grec"};
   app.require_subcommand(1);
   int exit_code = 0;
 
@@ -118,7 +118,8 @@ int main(int argc, char** argv) {
   add_run_options(run, &run_args);
 
   RunArgs stage_args;
-  auto* stage = app.add_subcommand("stage", "run one stage of the pipeline\n" + stage_list());
+  auto* stage = app.add_subcommand("stage", "run one stage of the pipeline");
+  stage->footer(stage_list());
   stage->add_option("NAME", stage_args.stage, "stage name")
       ->required()
       ->check(CLI::Validator(
@@ -130,6 +131,11 @@ int main(int argc, char** argv) {
 
   grec::launch::add_data_commands(app, &exit_code);
 
+  const auto known = app.get_subcommands([&](CLI::App* sub) { return argc > 1 && sub->check_name(argv[1]); });
+  if (argc > 1 && argv[1][0] != '-' && known.empty()) {
+    std::cerr << "error: unknown command '" << argv[1] << "'\n\n" << app.help();
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
