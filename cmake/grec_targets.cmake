@@ -1,7 +1,7 @@
 # Helpers that give every grec library the same flags. Targets that use LibTorch share one
 # precompiled <torch/torch.h> (it dominates compile time); targets that do not never see torch.
 
-set(GREC_WARNINGS -Wall -Wextra -Wno-unused-parameter)
+set(GREC_WARNINGS -Wall -Wextra -Wno-unused-parameter -Winvalid-pch)
 
 # The shared precompiled header: built once, reused by every torch target.
 add_library(grec_torch_pch STATIC ${CMAKE_CURRENT_LIST_DIR}/pch_anchor.cc)

@@ -1,4 +1,4 @@
-// The in-memory dataset and its HDF5 store, dataset.h5 (schema in the README, "dataset.h5").
+// The in-memory dataset and its HDF5 store, dataset.h5 (schema in docs/dataset.md).
 //
 // Items and users carry dense ids 0..n-1 (their index) and keep their raw ids. Interactions are
 // sorted by (user, time) after deduplication and filtering. Sequences are the same interactions
@@ -8,10 +8,9 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace grec::data {
 
@@ -23,13 +22,16 @@ struct Dataset {
   // Text fields per item ("title", "categories", "description", "genres", ...), each of
   // item_raw_ids.size() UTF-8 strings ("" when unknown).
   std::map<std::string, std::vector<std::string>> item_text;
+  // Integer fields per item, e.g. "topic" (the planted topic of synthetic data, for purity
+  // checks); kept apart from item_text so that labels never leak into item text.
+  std::map<std::string, std::vector<int64_t>> item_ints;
   // /users
   std::vector<std::string> user_raw_ids;
   // /interactions, sorted by (user, timestamp), one row per kept event.
   std::vector<int64_t> inter_user;
   std::vector<int64_t> inter_item;
-  std::vector<int64_t> inter_time;     // unix seconds, or the event's order when unknown
-  std::vector<float> inter_rating;     // empty when the source has no ratings
+  std::vector<int64_t> inter_time;  // unix seconds, or the event's order when unknown
+  std::vector<float> inter_rating;  // empty when the source has no ratings
   std::map<std::string, std::vector<std::string>> inter_text;  // e.g. "review"; may be empty
   // /sequences (CSR): items of user u are seq_items[seq_offsets[u] .. seq_offsets[u+1])
   std::vector<int64_t> seq_offsets;
@@ -46,6 +48,7 @@ struct Dataset {
   int64_t length(int64_t user) const { return seq_offsets[user + 1] - seq_offsets[user]; }
   const int64_t* sequence(int64_t user) const { return seq_items.data() + seq_offsets[user]; }
   // The user's item at split position `pos` (e.g. valid target = sequence(u)[train_end[u]]).
+  bool has_rating() const { return !inter_rating.empty(); }
 };
 
 // Writes through a temporary file and a rename: a failure never leaves a partial file.

@@ -18,6 +18,7 @@
 #include "launch/runtime.h"
 #include "train/pipeline.h"
 #include "train/stage.h"
+#include "train/trainer.h"
 
 namespace {
 
@@ -87,6 +88,10 @@ int run_command(int argc, char** argv, const RunArgs& a) {
     opts.force = a.force;
     opts.command_line = join_args(argc, argv);
     return grec::train::run_pipeline(config, env, opts);
+  } catch (const grec::train::StopRequested& e) {
+    // Every rank stops at the same step after a checkpoint: no abort needed.
+    GREC_WARN("{}", e.what());
+    return grec::train::StopRequested::kExitCode;
   } catch (const grec::UserError& e) {
     GREC_ERROR("{}", e.what());
     if (env.world() > 1) grec::dist::MpiEnv::abort(1);

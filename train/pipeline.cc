@@ -14,6 +14,9 @@
 #include "core/progress.h"
 #include "core/table.h"
 #include "dist/collectives.h"
+#include "dist/communicator.h"
+#include "dist/device.h"
+#include "dist/watchdog.h"
 #include "dist/mpi_env.h"
 #include "train/stage.h"
 
@@ -80,6 +83,9 @@ int run_pipeline(const Config& config, const dist::MpiEnv& env, const PipelineOp
   if (root) run.prepare(config, options.command_line);
   dist::barrier();
   MetricsWriter metrics = root ? MetricsWriter(run.metrics_path()) : MetricsWriter();
+  dist::Watchdog watchdog(static_cast<double>(config.get_int("dist.timeout_s")));
+  auto comm = dist::make_communicator(dist::select_device(env));
+  comm->set_watchdog(&watchdog);
 
   for (const auto& name : options.only) {
     if (!find_stage(name)) user_error("unknown stage '{}' (see `grec stage --help`)", name);
@@ -121,7 +127,7 @@ int run_pipeline(const Config& config, const dist::MpiEnv& env, const PipelineOp
     if (root) make_dirs(run.artifacts(stage.name));
     dist::barrier();
     const auto t0 = std::chrono::steady_clock::now();
-    StageContext ctx{config, run, env, metrics};
+    StageContext ctx{config, run, env, metrics, *comm};
     nlohmann::json result = stage.run(ctx);
     dist::barrier();
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -14,6 +14,7 @@
 
 namespace grec::dist {
 class MpiEnv;
+class Communicator;
 }
 
 namespace grec::train {
@@ -23,6 +24,7 @@ struct StageContext {
   RunDir run;
   const dist::MpiEnv& env;
   MetricsWriter& metrics;  // enabled on rank 0 only
+  dist::Communicator& comm;  // tensor collectives on this rank's device, timed by the watchdog
   bool is_root() const;
 };
 

@@ -1,5 +1,11 @@
-// Stage `ingest`: makes <run>/artifacts/ingest/dataset.h5 from raw files or synthesis.
-// (Skeleton; the data pipeline fills it in.)
+// Stage `ingest`: makes <run>/artifacts/ingest/dataset.h5 from raw files or synthesis
+// (data_pipeline/ingest.h). Runs on rank 0; the other ranks wait at the pipeline's barrier.
+#include <nlohmann/json.hpp>
+
+#include "core/log.h"
+#include "data_pipeline/ingest.h"
+#include "data_pipeline/ingest_options.h"
+#include "data_pipeline/stats.h"
 #include "train/stage_list.h"
 
 namespace grec::train {
@@ -9,11 +15,22 @@ Stage make_ingest_stage() {
   s.name = "ingest";
   s.help = "raw interaction files (or synthesis) -> dataset.h5";
   s.config_sections = {"ingest"};
-  s.declare = [](ConfigSchema& schema) {
-    schema.add_choice("ingest.format", "synth", {"synth", "movielens", "seqtxt", "amazon", "csv"},
-                      "raw data format, or synth for the built-in synthetic data");
+  s.declare = data::declare_ingest_config;
+  s.run = [](StageContext& ctx) -> nlohmann::json {
+    if (!ctx.is_root()) return nlohmann::json::object();
+    const data::IngestOptions options = data::ingest_options_from_config(ctx.config);
+    const std::string out = dataset_path(ctx.config);
+    nlohmann::json stats = data::ingest_to_file(options, out);
+    GREC_INFO("dataset {}:\n{}", out, data::stats_table(stats));
+    nlohmann::json record = {{"stage", "ingest"}, {"event", "dataset"}};
+    for (auto it = stats.begin(); it != stats.end(); ++it) record[it.key()] = it.value();
+    ctx.metrics.write(record);
+    return {{"users", stats["users"]},
+            {"items", stats["items"]},
+            {"interactions", stats["interactions"]},
+            {"density", stats["density"]},
+            {"skipped_lines", stats.value("skipped_lines", 0)}};
   };
-  s.run = [](StageContext&) { return nlohmann::json::object(); };
   s.enabled = [](const Config& c) { return c.get_string("data.dataset").empty(); };
   return s;
 }

@@ -6,5 +6,6 @@
 namespace grec::train {
 
 Stage make_ingest_stage();
+Stage make_sasrec_stage();
 
 }  // namespace grec::train

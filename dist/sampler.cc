@@ -1,0 +1,101 @@
+// Sampler, permutation and per-sample seeds.
+#include "dist/sampler.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "core/error.h"
+
+namespace grec::dist {
+namespace {
+
+// splitmix64's output function: a bijective 64-bit mixer.
+uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
+
+}  // namespace
+
+uint64_t splitmix64(uint64_t& state) {
+  state += kGolden;
+  return mix64(state);
+}
+
+std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> p(static_cast<size_t>(n));
+  std::iota(p.begin(), p.end(), int64_t{0});
+  // Distinct streams per (seed, epoch): the epoch goes through the mixer, not just added.
+  uint64_t state = mix64(seed ^ mix64(static_cast<uint64_t>(epoch) + 0x5851f42d4c957f2dULL));
+  for (int64_t i = n - 1; i > 0; --i) {
+    // Multiply-shift maps 64 random bits onto [0, i] (bias below 2^-40 for any realistic n).
+    const uint64_t r = splitmix64(state);
+    const auto j = static_cast<int64_t>(
+        (static_cast<unsigned __int128>(r) * static_cast<uint64_t>(i + 1)) >> 64);
+    std::swap(p[static_cast<size_t>(i)], p[static_cast<size_t>(j)]);
+  }
+  return p;
+}
+
+uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index) {
+  uint64_t h = mix64(seed + kGolden);
+  h = mix64(h ^ (static_cast<uint64_t>(epoch) * 0xd1b54a32d192ed03ULL + 1));
+  h = mix64(h ^ (static_cast<uint64_t>(index) * 0xaef17502108ef2d9ULL + 2));
+  return h;
+}
+
+DistributedSampler::DistributedSampler(int64_t num_samples, int64_t global_batch_size, int rank,
+                                       int world, uint64_t seed, bool shuffle, bool drop_last)
+    : num_samples_(num_samples), batch_(global_batch_size), rank_(rank), world_(world),
+      seed_(seed), shuffle_(shuffle), drop_last_(drop_last) {
+  GREC_CHECK(num_samples >= 0, "num_samples {} < 0", num_samples);
+  if (global_batch_size <= 0) user_error("global_batch_size must be > 0, got {}", global_batch_size);
+  GREC_CHECK(world >= 1 && rank >= 0 && rank < world, "rank {} / world {}", rank, world);
+}
+
+int64_t DistributedSampler::steps_per_epoch() const {
+  return drop_last_ ? num_samples_ / batch_ : (num_samples_ + batch_ - 1) / batch_;
+}
+
+int64_t DistributedSampler::global_count(int64_t epoch, int64_t step) const {
+  GREC_CHECK(step >= 0 && step < steps_per_epoch(), "step {} outside [0, {})", step,
+             steps_per_epoch());
+  return std::min(batch_, num_samples_ - step * batch_);
+}
+
+// Caller holds cache_->mu.
+const std::vector<int64_t>& DistributedSampler::order(int64_t epoch) const {
+  Cache& c = *cache_;
+  if (c.epoch != epoch) {
+    if (shuffle_) {
+      c.order = epoch_permutation(num_samples_, seed_, epoch);
+    } else {
+      c.order.resize(static_cast<size_t>(num_samples_));
+      std::iota(c.order.begin(), c.order.end(), int64_t{0});
+    }
+    c.epoch = epoch;
+  }
+  return c.order;
+}
+
+std::vector<int64_t> DistributedSampler::global_batch(int64_t epoch, int64_t step) const {
+  const int64_t n = global_count(epoch, step);
+  std::lock_guard<std::mutex> lock(cache_->mu);
+  const auto& o = order(epoch);
+  const auto begin = o.begin() + step * batch_;
+  return std::vector<int64_t>(begin, begin + n);
+}
+
+std::vector<int64_t> DistributedSampler::local_batch(int64_t epoch, int64_t step) const {
+  const int64_t n = global_count(epoch, step);
+  const int64_t lo = n * rank_ / world_, hi = n * (rank_ + 1) / world_;
+  std::lock_guard<std::mutex> lock(cache_->mu);
+  const auto& o = order(epoch);
+  const auto begin = o.begin() + step * batch_;
+  return std::vector<int64_t>(begin + lo, begin + hi);
+}
+
+}  // namespace grec::dist

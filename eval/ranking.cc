@@ -1,0 +1,82 @@
+// Full-ranking evaluation (see ranking.h).
+#include "eval/ranking.h"
+
+#include <limits>
+
+#include "core/error.h"
+#include "dist/communicator.h"
+
+namespace grec::eval {
+
+std::vector<int64_t> target_ranks(const torch::Tensor& scores,
+                                  const std::vector<const RankingCase*>& cases, bool mask_history) {
+  GREC_CHECK(scores.dim() == 2 && scores.size(0) == static_cast<int64_t>(cases.size()),
+             "scores must be [{} cases, items]", cases.size());
+  const int64_t num_items = scores.size(1);
+  torch::Tensor s = scores.detach().to(torch::kFloat).contiguous();
+  if (mask_history) s = s.clone();
+  std::vector<int64_t> targets(cases.size());
+  for (size_t b = 0; b < cases.size(); ++b) {
+    targets[b] = cases[b]->target;
+    GREC_CHECK(targets[b] >= 0 && targets[b] < num_items, "target item {} outside [0, {})",
+               targets[b], num_items);
+    if (!mask_history) continue;
+    float* row = s.data_ptr<float>() + b * num_items;
+    for (int64_t item : cases[b]->history) {
+      GREC_CHECK(item >= 0 && item < num_items, "history item {} outside [0, {})", item, num_items);
+      if (item != targets[b]) row[item] = -std::numeric_limits<float>::infinity();
+    }
+  }
+  torch::Tensor t = torch::tensor(targets, torch::kLong);
+  torch::Tensor target_score = s.gather(1, t.unsqueeze(1));          // [B, 1]
+  torch::Tensor higher = (s > target_score).sum(1);                   // ties do not count
+  std::vector<int64_t> ranks(cases.size());
+  auto acc = higher.accessor<int64_t, 1>();
+  for (size_t b = 0; b < cases.size(); ++b) ranks[b] = 1 + acc[b];
+  return ranks;
+}
+
+MetricSums rank_shard(const std::vector<RankingCase>& cases, const Scorer& scorer,
+                      const RankingOptions& options, int rank, int world) {
+  GREC_CHECK(world >= 1 && rank >= 0 && rank < world, "bad rank {} of world {}", rank, world);
+  GREC_CHECK(options.batch_size >= 1, "ranking batch size must be >= 1");
+  MetricSums sums(options.ks);
+  std::vector<const RankingCase*> batch;
+  auto flush = [&] {
+    if (batch.empty()) return;
+    torch::Tensor scores;
+    {
+      torch::NoGradGuard no_grad;
+      scores = scorer(batch);
+    }
+    for (int64_t r : target_ranks(scores, batch, options.mask_history)) sums.add(r);
+    batch.clear();
+  };
+  for (size_t i = rank; i < cases.size(); i += world) {
+    batch.push_back(&cases[i]);
+    if (static_cast<int64_t>(batch.size()) == options.batch_size) flush();
+  }
+  flush();
+  return sums;
+}
+
+nlohmann::json full_ranking(const std::vector<RankingCase>& cases, const Scorer& scorer,
+                            const RankingOptions& options, dist::Communicator* comm) {
+  const int rank = comm ? comm->rank() : 0;
+  const int world = comm ? comm->world() : 1;
+  MetricSums local = rank_shard(cases, scorer, options, rank, world);
+  MetricSums total = local;
+  if (comm && world > 1) {
+    std::vector<double> v = local.to_vector();
+    torch::Tensor t = torch::tensor(v, torch::kDouble).to(comm->device());
+    comm->allreduce(t, dist::ReduceOp::kSum);
+    t = t.cpu();
+    std::vector<double> summed(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+    total = MetricSums::from_vector(options.ks, summed);
+  }
+  nlohmann::json j = total.result();
+  j["mask_history"] = options.mask_history;
+  return j;
+}
+
+}  // namespace grec::eval

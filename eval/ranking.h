@@ -1,0 +1,54 @@
+// Full-ranking evaluation (no sampled negatives): every item is scored for every user and the
+// target's rank is 1 + the number of items scoring STRICTLY higher. Ties therefore count in the
+// target's favour (an all-equal score vector ranks the target first); with continuous scores of a
+// trained model ties are vanishingly rare, and this choice is documented in docs/results.md.
+//
+// With mask_history, the items of the user's own history are excluded (their scores set to -inf)
+// before ranking — except the target itself, which is never masked (a repeat purchase stays
+// rankable). Users are sharded over ranks (rank r takes cases r, r + W, ...) and the metric sums
+// are added with one allreduce, so the result equals a single-process run.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "eval/metrics.h"
+
+namespace grec::dist {
+class Communicator;
+}
+
+namespace grec::eval {
+
+struct RankingCase {
+  std::vector<int64_t> history;  // item ids (0-based), chronological; the model's input
+  int64_t target = 0;            // item id (0-based) to rank
+};
+
+struct RankingOptions {
+  std::vector<int64_t> ks = {1, 5, 10, 20};
+  bool mask_history = false;
+  int64_t batch_size = 256;  // users scored at once
+};
+
+// Scores of every item for each case: [cases.size(), num_items], column j = item j.
+using Scorer = std::function<torch::Tensor(const std::vector<const RankingCase*>& cases)>;
+
+// 1-based ranks of the targets given the scores [B, I] of the B cases.
+std::vector<int64_t> target_ranks(const torch::Tensor& scores,
+                                  const std::vector<const RankingCase*>& cases, bool mask_history);
+
+// The metric sums of this rank's shard (cases r, r + world, ...).
+MetricSums rank_shard(const std::vector<RankingCase>& cases, const Scorer& scorer,
+                      const RankingOptions& options, int rank, int world);
+
+// Collective over `comm` (nullptr = single process): metric means over all cases, identical on
+// every rank, plus "mask_history".
+nlohmann::json full_ranking(const std::vector<RankingCase>& cases, const Scorer& scorer,
+                            const RankingOptions& options, dist::Communicator* comm);
+
+}  // namespace grec::eval

@@ -1,0 +1,99 @@
+// SASRec: self-attentive sequential recommendation (Kang & McAuley, ICDM 2018; ALGORITHMS.md §5).
+//
+// Item embeddings (row 0 = padding, item id i is row i+1), learned positions, causal
+// self-attention blocks in the paper's arrangement (LayerNorm on the queries, residual from the
+// normalised queries, point-wise FFN behind a LayerNorm with its own residual), a final
+// LayerNorm, and scores by dot product with the (tied) item embedding table.
+//
+// Sequences are left-padded: the most recent item sits in the last column. Position embeddings
+// are indexed from the right edge of a max_len window, so a batch may be narrower than max_len
+// (trimmed to its longest sequence) and still compute exactly what the full-width batch would.
+// Padding keys are masked out of attention, so a sequence's outputs do not depend on its padding.
+//
+// Position-wise layers (embeddings, LayerNorms, projections, FFN) run on the packed non-padding
+// rows only; attention scatters them back to [B, W, d]. Outputs at padding positions are zero.
+#pragma once
+
+#include <string>
+
+#include <torch/torch.h>
+
+namespace grec::model {
+
+struct SASRecOptions {
+  SASRecOptions(int64_t num_items) : num_items_(num_items) {}
+  TORCH_ARG(int64_t, num_items);          // real items; the embedding table has num_items + 1 rows
+  TORCH_ARG(int64_t, max_len) = 50;       // N: the last N items of a sequence
+  TORCH_ARG(int64_t, hidden) = 64;        // d
+  TORCH_ARG(int64_t, blocks) = 2;
+  TORCH_ARG(int64_t, heads) = 1;
+  TORCH_ARG(double, dropout) = 0.2;
+  TORCH_ARG(int64_t, ffn) = 0;            // FFN inner size; 0 = hidden (as in the paper)
+  TORCH_ARG(double, layernorm_eps) = 1e-8;
+  // "xavier": xavier-normal weights and embeddings (the input embedding is scaled by sqrt(d)).
+  // "normal": N(0, 0.02) everywhere (GPT-style), kept for comparison.
+  TORCH_ARG(std::string, init) = "xavier";
+};
+
+// The packed form of a batch: only its non-padding positions.
+struct PackedHidden {
+  torch::Tensor hidden;  // [T, d] outputs at the non-padding positions, row-major over (b, t)
+  torch::Tensor index;   // [T] flat positions b * W + t of those rows in the [B, W] batch
+  int64_t batch = 0;
+  int64_t width = 0;
+};
+
+class SASRecBlockImpl : public torch::nn::Module {
+ public:
+  SASRecBlockImpl(const SASRecOptions& options);
+  // x: [T, d] packed rows; index: their flat positions in [B, W]; attn_mask: [B, 1, W, W] additive.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& index, int64_t batch,
+                        int64_t width, const torch::Tensor& attn_mask);
+
+  torch::nn::LayerNorm attn_norm{nullptr}, ffn_norm{nullptr};
+  torch::nn::Linear q_proj{nullptr}, kv_proj{nullptr}, out_proj{nullptr};
+  torch::nn::Linear ffn_in{nullptr}, ffn_out{nullptr};
+
+ private:
+  int64_t heads_, hidden_;
+  double dropout_;
+};
+TORCH_MODULE(SASRecBlock);
+
+class SASRecImpl : public torch::nn::Module {
+ public:
+  explicit SASRecImpl(SASRecOptions options);
+
+  // seq: [B, W] int64 (0 = padding, item i = i + 1), W <= max_len -> hidden [B, W, d].
+  torch::Tensor forward(const torch::Tensor& seq);
+  // The same on the non-padding positions only (what the losses need).
+  PackedHidden forward_packed(const torch::Tensor& seq);
+  // Hidden state of the last column (the most recent item): [B, d].
+  torch::Tensor last_hidden(const torch::Tensor& seq);
+  // Scores of every real item for the next step after each sequence: [B, num_items]
+  // (column j = item id j).
+  torch::Tensor score_all(const torch::Tensor& seq);
+  // Scores of given rows against given candidate rows of the table: h [T, d], items [T, K]
+  // (table rows, i.e. item id + 1) -> [T, K].
+  torch::Tensor score_items(const torch::Tensor& h, const torch::Tensor& items);
+  // The table rows of the real items, [num_items, d] (tied output weights).
+  torch::Tensor item_table() const;
+
+  const SASRecOptions& options() const { return options_; }
+
+  torch::nn::Embedding item_emb{nullptr}, pos_emb{nullptr};
+  torch::nn::ModuleList blocks{nullptr};
+  torch::nn::LayerNorm final_norm{nullptr};
+
+ private:
+  void reset_parameters();
+  SASRecOptions options_;
+};
+TORCH_MODULE(SASRec);
+
+// The additive attention mask of a left-padded batch: query i may see key j when j <= i and j
+// is not padding; a padding query sees itself only (its output is discarded), so no row is all
+// -inf. seq: [B, W] -> [B, 1, W, W] float (0 or -inf).
+torch::Tensor causal_padding_mask(const torch::Tensor& seq);
+
+}  // namespace grec::model

@@ -1,0 +1,79 @@
+// Bucket assignment (sizes, reverse order, groups) and GradSync's dedup of tied parameters in a
+// world of one (no MPI initialised in this process).
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "dist/buckets.h"
+#include "dist/grad_sync.h"
+#include "dist/mpi_communicator.h"
+
+namespace grec::dist {
+namespace {
+
+TEST(Buckets, ReverseOrderFirstBucketSmallThenLarge) {
+  // Five float params of 400 bytes: first cap 500 -> {4}; then cap 1000 -> {3, 2}, {1, 0}.
+  std::vector<BucketItem> items(5, BucketItem{400, "Float/cpu"});
+  const auto plan = assign_buckets(items, 500, 1000);
+  ASSERT_EQ(plan.size(), 3u);
+  EXPECT_EQ(plan[0].items, (std::vector<int64_t>{4}));
+  EXPECT_EQ(plan[1].items, (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(plan[2].items, (std::vector<int64_t>{1, 0}));
+  EXPECT_EQ(plan[1].bytes, 800);
+}
+
+TEST(Buckets, OversizedItemGetsItsOwnBucketAndGroupsNeverMix) {
+  std::vector<BucketItem> items{{100, "Float/cpu"}, {5000, "Float/cpu"}, {100, "BFloat16/cpu"},
+                                {100, "Float/cpu"}};
+  const auto plan = assign_buckets(items, 1000, 1000);
+  ASSERT_EQ(plan.size(), 4u);
+  EXPECT_EQ(plan[0].items, (std::vector<int64_t>{3}));  // 3 then 1 would exceed 1000
+  EXPECT_EQ(plan[0].group, "Float/cpu");
+  EXPECT_EQ(plan[1].items, (std::vector<int64_t>{2}));
+  EXPECT_EQ(plan[1].group, "BFloat16/cpu");
+  EXPECT_EQ(plan[2].items, (std::vector<int64_t>{1}));
+  EXPECT_EQ(plan[3].items, (std::vector<int64_t>{0}));
+}
+
+struct TiedImpl : torch::nn::Module {
+  TiedImpl() {
+    emb = register_parameter("emb", torch::randn({10, 4}));
+    head = register_module("head", torch::nn::Linear(4, 3));
+    out_w = register_parameter("out_w", emb);  // tied to emb
+    frozen = register_parameter("frozen", torch::randn({2}), /*requires_grad=*/false);
+  }
+  torch::Tensor emb, out_w, frozen;
+  torch::nn::Linear head{nullptr};
+};
+
+TEST(GradSyncLocal, TiedParametersAreReducedOnceAndFrozenOnesSkipped) {
+  TiedImpl m;
+  MpiCommunicator comm;  // world of one
+  ASSERT_EQ(comm.world(), 1);
+  GradSync sync(m, comm, GradSyncOptions{64, 1 << 20, "skip", {}});
+  EXPECT_EQ(sync.num_params(), 3);  // emb (= out_w), head.weight, head.bias
+  const auto names = sync.bucket_names();
+  // Reverse registration order: head.bias (12 B) + head.weight (48 B) fit the 64 B first cap;
+  // emb (160 B) opens the next bucket. The tie out_w appears nowhere.
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(names[0], (std::vector<std::string>{"head.bias", "head.weight"}));
+  EXPECT_EQ(names[1], (std::vector<std::string>{"emb"}));
+
+  auto loss = m.head->forward(m.emb).sum() + m.out_w.sum();
+  loss.backward();
+  const torch::Tensor before = m.emb.grad().clone();
+  EXPECT_TRUE(sync.reduce(ReduceOp::kSum));
+  EXPECT_TRUE(torch::equal(m.emb.grad(), before));  // a tied param is not summed twice
+  const double norm = sync.clip(1e-3);
+  EXPECT_GT(norm, 1e-3);
+  EXPECT_NEAR(sync.clip(0), 1e-3, 1e-6);
+}
+
+TEST(GradSyncLocal, UnknownMayBeUnusedNameIsAUserError) {
+  TiedImpl m;
+  MpiCommunicator comm;
+  EXPECT_THROW(GradSync(m, comm, GradSyncOptions{1 << 20, 25 << 20, "skip", {"nope"}}), UserError);
+  EXPECT_THROW(GradSync(m, comm, GradSyncOptions{1 << 20, 25 << 20, "maybe", {}}), UserError);
+}
+
+}  // namespace
+}  // namespace grec::dist
