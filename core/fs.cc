@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
+#include <algorithm>
 
 #include "core/error.h"
 
@@ -40,6 +42,24 @@ void write_file_atomic(const std::string& path, const std::string& content) {
     fs::remove(tmp);
     user_error("cannot rename '{}' to '{}': {}", tmp, path, ec.message());
   }
+}
+
+std::string file_fingerprint(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    std::vector<std::string> parts;
+    for (const auto& e : fs::directory_iterator(path, ec)) {
+      if (e.is_regular_file()) parts.push_back(file_fingerprint(e.path().string()));
+    }
+    std::sort(parts.begin(), parts.end());
+    std::string out;
+    for (const auto& p : parts) out += p + ";";
+    return out;
+  }
+  const auto size = fs::file_size(path, ec);
+  if (ec) return "missing:" + path;
+  const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  return fmt::format("{}:{}:{}", path, size, mtime);
 }
 
 std::string read_file(const std::string& path) {

@@ -30,21 +30,12 @@ std::string marker_path(const RunDir& run, const std::string& stage) {
   return run.artifacts(stage) + "/stage.json";
 }
 
-// A cheap fingerprint of a file: size and modification time.
-std::string file_fingerprint(const std::string& path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) return "missing:" + path;
-  const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
-  return fmt::format("{}:{}:{}", path, size, mtime);
-}
-
 // Short human summary of a stage's key figures: "users=943 items=1682".
 std::string brief(const nlohmann::json& j) {
   std::string s;
   if (!j.is_object()) return s;
   for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.value().is_object() || it.value().is_array()) continue;
+    if (it.value().is_object() || it.value().is_array() || it.key() == "wall_s") continue;
     if (!s.empty()) s += "  ";
     if (it.value().is_number_float()) {
       s += fmt::format("{}={:.4g}", it.key(), it.value().get<double>());
@@ -64,6 +55,7 @@ std::string stage_key(const Config& config, const std::string& name) {
   GREC_CHECK(stage != nullptr, "unknown stage '{}'", name);
   uint64_t h = fnv1a64(config.dump(stage->config_sections));
   h = fnv1a64(name, h);
+  if (stage->fingerprint) h = fnv1a64(stage->fingerprint(config), h);
   for (const auto& in : stage->inputs) {
     const Stage* up = find_stage(in);
     GREC_CHECK(up != nullptr, "stage '{}' reads unknown stage '{}'", name, in);

@@ -38,6 +38,8 @@ struct Stage {
   std::function<void(ConfigSchema&)> declare;
   // Runs on every rank; returns the key figures for the run summary (collected on rank 0).
   std::function<nlohmann::json(StageContext&)> run;
+  // Extra cache-key material beyond the config (e.g. fingerprints of raw input files).
+  std::function<std::string(const Config&)> fingerprint;
   // When set and false for this config, `grec run` skips the stage (e.g. ingest when
   // data.dataset names an existing file).
   std::function<bool(const Config&)> enabled;

@@ -1,6 +1,10 @@
 // Stage `ingest`: makes <run>/artifacts/ingest/dataset.h5 from raw files or synthesis
 // (data_pipeline/ingest.h). Runs on rank 0; the other ranks wait at the pipeline's barrier.
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
+
+#include "core/fs.h"
 
 #include "core/log.h"
 #include "data_pipeline/ingest.h"
@@ -30,6 +34,18 @@ Stage make_ingest_stage() {
             {"interactions", stats["interactions"]},
             {"density", stats["density"]},
             {"skipped_lines", stats.value("skipped_lines", 0)}};
+  };
+  // Changed raw files make a new dataset even when the config did not change. A presplit
+  // `*_train` input also reads its `_valid`/`_test` siblings: fingerprint its whole folder.
+  s.fingerprint = [](const Config& c) {
+    const data::IngestOptions o = data::ingest_options_from_config(c);
+    if (o.format == "synth") return std::string();
+    std::string input = o.input;
+    if (input.find("_train") != std::string::npos) {
+      input = std::filesystem::path(input).parent_path().string();
+      if (input.empty()) input = ".";
+    }
+    return file_fingerprint(input) + "|" + (o.items.empty() ? "" : file_fingerprint(o.items));
   };
   s.enabled = [](const Config& c) { return c.get_string("data.dataset").empty(); };
   return s;

@@ -144,6 +144,20 @@ class SASRecTask : public TrainTask {
 
   bool mask_history() const { return ranking_.mask_history; }
 
+  // The popularity baseline on the same cases: items scored by their count in the training
+  // parts of all sequences (no valid/test item is counted).
+  nlohmann::json evaluate_popularity(const std::string& split) {
+    std::vector<float> counts(static_cast<size_t>(data_.num_items()), 0.0f);
+    for (int64_t u = 0; u < data_.num_users(); ++u) {
+      for (int64_t p = 0; p < data_.train_end[u]; ++p) counts[data_.sequence(u)[p]] += 1.0f;
+    }
+    const torch::Tensor pop = torch::tensor(counts);
+    auto scorer = [&](const std::vector<const eval::RankingCase*>& batch) {
+      return pop.unsqueeze(0).expand({static_cast<int64_t>(batch.size()), pop.size(0)});
+    };
+    return eval::full_ranking(split == "valid" ? valid_ : test_, scorer, ranking_, &comm_);
+  }
+
  private:
   std::vector<eval::RankingCase> cases(const std::string& split) const {
     std::vector<eval::RankingCase> out;
@@ -205,10 +219,13 @@ nlohmann::json run_sasrec(StageContext& ctx) {
   TrainResult fit = trainer.fit(task);
   nlohmann::json valid = task.evaluate("valid");
   nlohmann::json test = task.evaluate("test");
+  const nlohmann::json popularity = {{"valid", task.evaluate_popularity("valid")},
+                                     {"test", task.evaluate_popularity("test")}};
   const double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json results = {{"valid", valid},
                             {"test", test},
+                            {"popularity", popularity},
                             {"mask_history", task.mask_history()},
                             {"loss", config.get_string("sasrec.loss")},
                             {"best_step", fit.best_step},
@@ -220,14 +237,16 @@ nlohmann::json run_sasrec(StageContext& ctx) {
     ctx.metrics.write({{"stage", "sasrec"}, {"step", fit.steps}, {"event", "results"},
                        {"valid", valid}, {"test", test}});
   }
-  GREC_INFO("sasrec: test HR@10 {:.4f} NDCG@10 {:.4f} MRR {:.4f} (best step {}, {:.0f} s)",
+  GREC_INFO("sasrec: test HR@10 {:.4f} NDCG@10 {:.4f} MRR {:.4f} (best step {}, {:.0f} s); "
+            "popularity HR@10 {:.4f} NDCG@10 {:.4f}",
             test.value("HR@10", 0.0), test.value("NDCG@10", 0.0), test.value("MRR", 0.0),
-            fit.best_step, wall_s);
+            fit.best_step, wall_s, popularity["test"].value("HR@10", 0.0),
+            popularity["test"].value("NDCG@10", 0.0));
   nlohmann::json summary = {{"best_step", fit.best_step}, {"wall_s", wall_s}};
-  for (const char* key : {"HR@10", "NDCG@10", "MRR"}) {
-    if (valid.contains(key)) summary[std::string("valid_") + key] = valid[key];
+  for (const char* key : {"HR@10", "NDCG@10"}) {
     if (test.contains(key)) summary[std::string("test_") + key] = test[key];
   }
+  summary["popularity_test_HR@10"] = popularity["test"].value("HR@10", 0.0);
   return summary;
 }
 
