@@ -15,6 +15,7 @@
 #include "dist/collectives.h"
 #include "dist/mpi_env.h"
 #include "launch/cmd_data.h"
+#include "launch/cmd_lm.h"
 #include "launch/runtime.h"
 #include "train/pipeline.h"
 #include "train/stage.h"
@@ -135,6 +136,7 @@ int main(int argc, char** argv) {
   add_run_options(stage, &stage_args);
 
   grec::launch::add_data_commands(app, &exit_code);
+  grec::launch::add_lm_commands(app, &exit_code);
 
   const auto known = app.get_subcommands([&](CLI::App* sub) { return argc > 1 && sub->check_name(argv[1]); });
   if (argc > 1 && argv[1][0] != '-' && known.empty()) {
