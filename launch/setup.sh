@@ -18,7 +18,6 @@ packages=(
   libhdf5-dev zlib1g-dev                     # dataset store, .gz input
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev googletest
-  libsentencepiece-dev                       # SentencePiece tokenizers
   python3-torch python3-h5py                 # independent references in tests/ and bench/
 )
 

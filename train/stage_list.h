@@ -6,6 +6,8 @@
 namespace grec::train {
 
 Stage make_ingest_stage();
+Stage make_embed_stage();
+Stage make_rqvae_stage();
 Stage make_sasrec_stage();
 
 }  // namespace grec::train

@@ -13,6 +13,8 @@ bool StageContext::is_root() const { return env.rank() == 0; }
 const std::vector<Stage>& all_stages() {
   static const std::vector<Stage> stages = {
       make_ingest_stage(),
+      make_embed_stage(),
+      make_rqvae_stage(),
       make_sasrec_stage(),
   };
   return stages;

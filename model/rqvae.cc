@@ -1,0 +1,170 @@
+// RQ-VAE forward, losses, quantisation, k-means and EMA codebook updates; see rqvae.h.
+#include "model/rqvae.h"
+
+#include "model/kmeans.h"
+
+namespace grec::model {
+namespace {
+
+torch::nn::Sequential mlp(const std::vector<int64_t>& dims) {
+  torch::nn::Sequential s;
+  for (size_t i = 0; i + 1 < dims.size(); ++i) {
+    s->push_back(torch::nn::Linear(dims[i], dims[i + 1]));
+    if (i + 2 < dims.size()) s->push_back(torch::nn::ReLU());
+  }
+  return s;
+}
+
+}  // namespace
+
+torch::Tensor code_distances(const torch::Tensor& r, const torch::Tensor& c) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor rn = r.pow(2).sum(1, true);
+  const torch::Tensor cn = c.pow(2).sum(1).unsqueeze(0);
+  return torch::addmm(rn + cn, r, c.t(), 1.0, -2.0).clamp_min_(0.0);
+}
+
+RQVAEImpl::RQVAEImpl(RQVAEOptions options) : options_(std::move(options)) {
+  const auto& o = options_;
+  TORCH_CHECK(o.input_dim() >= 1 && o.latent_dim() >= 1 && o.levels() >= 1 &&
+                  o.codebook_size() >= 1,
+              "RQ-VAE: input_dim, latent_dim, levels and codebook_size must be >= 1");
+  std::vector<int64_t> dims{o.input_dim()};
+  for (int64_t d : o.encoder_dims()) dims.push_back(d);
+  dims.push_back(o.latent_dim());
+  encoder = register_module("encoder", mlp(dims));
+  std::reverse(dims.begin(), dims.end());
+  decoder = register_module("decoder", mlp(dims));
+  // Placeholder codes until k-means runs: small uniform values, as in public implementations.
+  torch::Tensor init =
+      torch::empty({o.levels(), o.codebook_size(), o.latent_dim()})
+          .uniform_(-1.0 / o.codebook_size(), 1.0 / o.codebook_size());
+  if (o.ema()) {
+    codebooks_ = register_buffer("codebooks", init);
+    ema_counts_ = register_buffer("ema_counts", torch::ones({o.levels(), o.codebook_size()}));
+    ema_sums_ = register_buffer("ema_sums", init.clone());
+  } else {
+    codebooks_ = register_parameter("codebooks", init);
+  }
+}
+
+torch::Tensor RQVAEImpl::encode(const torch::Tensor& x) { return encoder->forward(x); }
+torch::Tensor RQVAEImpl::decode(const torch::Tensor& z) { return decoder->forward(z); }
+
+torch::Tensor RQVAEImpl::lookup(const torch::Tensor& codes) {
+  torch::Tensor q;
+  for (int64_t l = 0; l < options_.levels(); ++l) {
+    torch::Tensor c = codebooks_[l].index_select(0, codes.select(1, l));
+    q = q.defined() ? q + c : c;
+  }
+  return q;
+}
+
+RQVAEOutput RQVAEImpl::forward(const torch::Tensor& x) {
+  const auto& o = options_;
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == o.input_dim(), "RQ-VAE: input must be [n, ",
+              o.input_dim(), "], got ", x.sizes());
+  const int64_t n = x.size(0), L = o.levels(), K = o.codebook_size();
+  const bool want_ema = o.ema() && is_training();
+  const torch::Tensor z = encode(x);
+  torch::Tensor r = z;
+  torch::Tensor q = torch::zeros_like(z);
+  torch::Tensor quant = torch::zeros({}, x.options());
+  std::vector<torch::Tensor> codes;
+  RQVAEOutput out;
+  if (want_ema) {
+    out.ema_counts = torch::zeros({L, K}, x.options());
+    out.ema_sums = torch::zeros({L, K, o.latent_dim()}, x.options());
+  }
+  for (int64_t l = 0; l < L; ++l) {
+    const torch::Tensor book = codebooks_[l];
+    const torch::Tensor idx = std::get<1>(code_distances(r.detach(), book.detach()).min(1));
+    const torch::Tensor c = book.index_select(0, idx);
+    const torch::Tensor commit = (r - c.detach()).pow(2).sum();
+    if (o.ema()) {
+      quant = quant + o.beta() * commit;
+    } else {
+      quant = quant + (r.detach() - c).pow(2).sum() + o.beta() * commit;
+    }
+    if (want_ema) {
+      torch::NoGradGuard no_grad;
+      out.ema_counts[l].index_add_(0, idx, torch::ones({n}, x.options()));
+      out.ema_sums[l].index_add_(0, idx, r.detach());
+    }
+    codes.push_back(idx);
+    q = q + c;
+    r = r - c;
+  }
+  // Straight-through: forward value Σc, gradient of the decoder input passed to z unchanged.
+  // The codebook terms above are what trains the codes (their gradient does not go via q).
+  const torch::Tensor zq = z + (q - z).detach();
+  out.reconstruction = decode(zq);
+  out.codes = torch::stack(codes, 1);
+  out.recon_loss_sum = (out.reconstruction - x).pow(2).sum();
+  out.quant_loss_sum = quant / static_cast<double>(L);
+  return out;
+}
+
+Quantized RQVAEImpl::quantize(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 2 && x.size(1) == options_.input_dim(), "RQ-VAE: input must be [n, ",
+              options_.input_dim(), "], got ", x.sizes());
+  torch::NoGradGuard no_grad;
+  Quantized out;
+  torch::Tensor r = encode(x);
+  std::vector<torch::Tensor> codes, residuals;
+  for (int64_t l = 0; l < options_.levels(); ++l) {
+    const torch::Tensor book = codebooks_[l];
+    const torch::Tensor d = code_distances(r, book);
+    const torch::Tensor idx = std::get<1>(d.min(1));
+    residuals.push_back(r);
+    codes.push_back(idx);
+    if (l + 1 == options_.levels()) out.last_distances = d;
+    r = r - book.index_select(0, idx);
+  }
+  out.codes = torch::stack(codes, 1);
+  out.residuals = torch::stack(residuals, 0);
+  return out;
+}
+
+void RQVAEImpl::init_codebooks_kmeans(const torch::Tensor& x, int64_t iters, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor r = encode(x);
+  for (int64_t l = 0; l < options_.levels(); ++l) {
+    KMeansOptions ko;
+    ko.k = options_.codebook_size();
+    ko.iters = iters;
+    ko.seed = seed + static_cast<uint64_t>(l) * 0x9E3779B97F4A7C15ULL;
+    const KMeansResult km = kmeans(r, ko);
+    codebooks_.variable_data()[l].copy_(km.centroids);
+    if (options_.ema()) {
+      ema_counts_.variable_data()[l].fill_(1.0);
+      ema_sums_.variable_data()[l].copy_(km.centroids);
+    }
+    r = r - km.centroids.index_select(0, km.assignment);
+  }
+}
+
+void RQVAEImpl::ema_update(const torch::Tensor& counts, const torch::Tensor& sums) {
+  TORCH_CHECK(options_.ema(), "RQ-VAE: ema_update without ema");
+  torch::NoGradGuard no_grad;
+  const double g = options_.ema_decay(), eps = options_.ema_eps();
+  const int64_t K = options_.codebook_size();
+  torch::Tensor N = ema_counts_.variable_data();
+  torch::Tensor S = ema_sums_.variable_data();
+  N.mul_(g).add_(counts, 1.0 - g);
+  S.mul_(g).add_(sums, 1.0 - g);
+  const torch::Tensor total = N.sum(1, true);
+  const torch::Tensor smoothed = (N + eps) / (total + K * eps) * total;
+  codebooks_.variable_data().copy_(S / smoothed.unsqueeze(2));
+}
+
+void RQVAEImpl::set_code(int64_t level, int64_t code, const torch::Tensor& vector) {
+  torch::NoGradGuard no_grad;
+  codebooks_.variable_data()[level][code].copy_(vector);
+  if (options_.ema()) {
+    ema_counts_.variable_data()[level][code].fill_(1.0);
+    ema_sums_.variable_data()[level][code].copy_(vector);
+  }
+}
+
+}  // namespace grec::model

@@ -1,0 +1,122 @@
+// The grec command end to end: `grec run` on a tiny synthetic config (run directory, results,
+// metrics, caching of up-to-date stages), config errors and usage errors with their exit codes.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(GREC_BINARY) + " " + args + " 2>&1";
+  Result r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+class RunCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("grec_run_cli_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    config_ = (dir_ / "tiny.yaml").string();
+    std::ofstream(config_) << "run: { name: tiny, dir: " << (dir_ / "runs").string() << " }\n"
+                           << "ingest:\n  format: synth\n  synth: { users: 200, items: 60, seed: 3 }\n"
+                           << "sasrec:\n  hidden: 16\n  max_len: 20\n"
+                           << "  train: { epochs: 2, global_batch_size: 64, log_every: 1 }\n";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+  std::string config_;
+};
+
+TEST_F(RunCli, RunsThePipelineAndCachesUpToDateStages) {
+  Result first = run("run " + config_);
+  ASSERT_EQ(first.code, 0) << first.out;
+  const fs::path root = dir_ / "runs" / "tiny";
+  EXPECT_TRUE(fs::exists(root / "config.resolved.yaml"));
+  EXPECT_TRUE(fs::exists(root / "command.txt"));
+  EXPECT_TRUE(fs::exists(root / "artifacts" / "ingest" / "dataset.h5"));
+  ASSERT_TRUE(fs::exists(root / "artifacts" / "sasrec" / "results.json"));
+  auto results = nlohmann::json::parse(std::ifstream(root / "artifacts" / "sasrec" / "results.json"));
+  EXPECT_TRUE(results["test"].contains("HR@10"));
+  EXPECT_TRUE(results["valid"].contains("NDCG@10"));
+  EXPECT_TRUE(results.contains("popularity"));
+  // Every metrics line is JSON with a stage.
+  std::ifstream metrics(root / "metrics.jsonl");
+  int lines = 0;
+  for (std::string l; std::getline(metrics, l); ++lines) {
+    auto j = nlohmann::json::parse(l);
+    EXPECT_TRUE(j.contains("stage")) << l;
+  }
+  EXPECT_GT(lines, 3);
+  EXPECT_NE(first.out.find("stage"), std::string::npos);
+
+  // The same command again: both stages are up to date.
+  Result second = run("run " + config_);
+  ASSERT_EQ(second.code, 0) << second.out;
+  EXPECT_NE(second.out.find("ingest  cached"), std::string::npos) << second.out;
+  EXPECT_NE(second.out.find("sasrec  cached"), std::string::npos) << second.out;
+
+  // A changed sasrec key reruns sasrec only.
+  Result third = run("run " + config_ + " --set sasrec.train.epochs=1");
+  ASSERT_EQ(third.code, 0) << third.out;
+  EXPECT_NE(third.out.find("ingest  cached"), std::string::npos) << third.out;
+  EXPECT_NE(third.out.find("sasrec  done"), std::string::npos) << third.out;
+}
+
+TEST_F(RunCli, ConfigErrorsExitOneWithTheKey) {
+  Result r = run("run " + config_ + " --set sasrec.train.lrr=1");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("unknown config key 'sasrec.train.lrr'"), std::string::npos) << r.out;
+  Result missing = run("run " + (dir_ / "absent.yaml").string());
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.out.find("does not exist"), std::string::npos) << missing.out;
+}
+
+TEST_F(RunCli, ConfigDumpPrintsResolvedValues) {
+  Result r = run("run " + config_ + " --config-dump --set sasrec.hidden=24");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("hidden: 24"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("users: 200"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir_ / "runs" / "tiny"));  // nothing ran
+}
+
+TEST_F(RunCli, UsageErrorsExitTwo) {
+  EXPECT_EQ(run("frobnicate").code, 2);
+  EXPECT_EQ(run("run " + config_ + " --no-such-flag").code, 2);
+  EXPECT_EQ(run("stage no_such_stage " + config_).code, 2);
+  Result help = run("stage --help");
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.out.find("sasrec"), std::string::npos) << help.out;
+  Result version = run("version");
+  EXPECT_EQ(version.code, 0);
+  EXPECT_NE(version.out.find("LibTorch"), std::string::npos);
+  EXPECT_NE(version.out.find("HDF5"), std::string::npos);
+}
+
+}  // namespace
