@@ -19,7 +19,7 @@ fi
 source "$root/launch/mpi_flags.sh" 2
 cfg="$tmp/bench.yaml"
 printf 'run: { dir: %s }\n' "$tmp" > "$cfg"
-common=(--set sasrec.train.max_steps="$steps" --set sasrec.train.log_every=25
+common=(--set "run.stages=[ingest, sasrec]" --set sasrec.train.max_steps="$steps" --set sasrec.train.log_every=25
         --set sasrec.train.checkpoint_every=0 --set sasrec.train.global_batch_size=128
         --set sasrec.loss=ce --set sasrec.max_len=50 --set sasrec.hidden=64)
 

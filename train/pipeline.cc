@@ -1,6 +1,7 @@
 // Pipeline runner: ordered stages, content-keyed caching, summary table.
 #include "train/pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -82,6 +83,12 @@ int run_pipeline(const Config& config, const dist::MpiEnv& env, const PipelineOp
   for (const auto& name : options.only) {
     if (!find_stage(name)) user_error("unknown stage '{}' (see `grec stage --help`)", name);
   }
+  const std::vector<std::string> wanted = config.get_string_list("run.stages");
+  for (const auto& name : wanted) {
+    if (!find_stage(name)) {
+      user_error("run.stages names unknown stage '{}' ({})", name, config.origin("run.stages"));
+    }
+  }
 
   Table summary({"stage", "status", "wall", "key figures"});
   const auto t_run = std::chrono::steady_clock::now();
@@ -90,6 +97,11 @@ int run_pipeline(const Config& config, const dist::MpiEnv& env, const PipelineOp
                           std::find(options.only.begin(), options.only.end(), stage.name) !=
                               options.only.end();
     if (!selected) continue;
+    if (options.only.empty() && !wanted.empty() &&
+        std::find(wanted.begin(), wanted.end(), stage.name) == wanted.end()) {
+      summary.add_row({stage.name, "skipped", "-", "not in run.stages"});
+      continue;
+    }
     if (options.only.empty() && stage.enabled && !stage.enabled(config)) {
       summary.add_row({stage.name, "skipped", "-", "input given by the config"});
       continue;

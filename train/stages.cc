@@ -29,6 +29,8 @@ const Stage* find_stage(const std::string& name) {
 ConfigSchema full_schema() {
   ConfigSchema schema;
   declare_run_config(schema);
+  schema.add_string_list("run.stages", {},
+                         "stages `grec run` runs, in pipeline order; empty = every stage");
   schema.add_string("data.dataset", "",
                     "dataset.h5 the stages read; empty = the ingest stage's output "
                     "(<run>/artifacts/ingest/dataset.h5)");
