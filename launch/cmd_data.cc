@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "launch/guarded.h"
 #include "data_pipeline/dataset.h"
 #include "data_pipeline/ingest.h"
 #include "data_pipeline/ingest_options.h"
@@ -17,23 +18,6 @@
 namespace grec::launch {
 
 namespace {
-
-// Runs `body` and turns exceptions into an error line on stderr and exit code 1 (the callbacks
-// run inside CLI11's parse, which only expects its own exceptions).
-template <typename F>
-void guarded(int* exit_code, F&& body) {
-  grec::log::init({});
-  try {
-    body();
-    *exit_code = 0;
-  } catch (const grec::UserError& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    *exit_code = 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    *exit_code = 1;
-  }
-}
 
 void print_summary(const nlohmann::json& stats, bool json) {
   if (json) {

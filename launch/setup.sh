@@ -18,6 +18,7 @@ packages=(
   libhdf5-dev zlib1g-dev                     # dataset store, .gz input
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev googletest
+  libsentencepiece-dev                       # SentencePiece tokenizers (loaded as a module, see tokenizer/)
   python3-torch python3-h5py                 # independent references in tests/ and bench/
 )
 

@@ -41,16 +41,8 @@ gt::TrainOptions options(int64_t micro) {
 
 // Weights after step 20 as stored in that step's checkpoint (fit() ends by loading the best).
 // Flattened in name order.
-torch::Tensor flat_by_name(const gt::NamedTensors& t) {
-  std::map<std::string, torch::Tensor> m(t.begin(), t.end());
-  std::vector<torch::Tensor> parts;
-  for (auto& [name, v] : m) parts.push_back(v.detach().reshape(-1).to(torch::kFloat));
-  return torch::cat(parts);
-}
-
 torch::Tensor weights_at(const std::string& run, int64_t step) {
-  return flat_by_name(gt::load_tensors(
-      gt::checkpoint_dir(grec::RunDir(run).checkpoints("mlp"), step) + "/model.safetensors"));
+  return grec::testing::checkpoint_weights(run, "mlp", step);
 }
 
 TEST(TrainerEquivalence, TwoRanksMatchOneProcess) {
@@ -82,7 +74,7 @@ TEST(TrainerEquivalence, TwoRanksMatchOneProcess) {
     const torch::Tensor a = weights_at(base + "/dist", 20);
     const torch::Tensor b = weights_at(base + "/single", 20);
     grec::testing::MlpTask fresh(100, 0.0, 7);
-    const torch::Tensor init = flat_by_name(gt::module_state(fresh.module()));
+    const torch::Tensor init = grec::testing::flat_by_name(gt::module_state(fresh.module()));
     ASSERT_EQ(a.numel(), b.numel());
     // Relative in the L2 sense: elementwise ratios of near-zero weights measure fp32 rounding
     // of the different summation orders (shards, micro-batches), not a difference in the math.

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <chrono>
+#include <map>
+#include <string>
 #include <cmath>
 #include <cstdlib>
 #include <thread>
@@ -12,6 +14,9 @@
 
 #include "dist/communicator.h"
 #include "dist/sampler.h"
+#include "core/run_dir.h"
+#include "train/checkpoint.h"
+#include "train/tensor_io.h"
 #include "train/trainer.h"
 
 namespace grec::testing {
@@ -98,6 +103,21 @@ inline torch::Tensor flat_state(torch::nn::Module& m) {
   std::vector<torch::Tensor> parts;
   for (const auto& p : m.parameters()) parts.push_back(p.detach().reshape(-1).to(torch::kFloat));
   return torch::cat(parts);
+}
+
+// Named tensors (e.g. a checkpoint) flattened into one fp32 vector in name order.
+inline torch::Tensor flat_by_name(const train::NamedTensors& t) {
+  std::map<std::string, torch::Tensor> m(t.begin(), t.end());
+  std::vector<torch::Tensor> parts;
+  for (auto& [name, v] : m) parts.push_back(v.detach().reshape(-1).to(torch::kFloat));
+  return torch::cat(parts);
+}
+
+// The weights stored in the checkpoint of `stage` at `step` of the run folder `run`.
+inline torch::Tensor checkpoint_weights(const std::string& run, const std::string& stage,
+                                        int64_t step) {
+  return flat_by_name(train::load_tensors(
+      train::checkpoint_dir(RunDir(run).checkpoints(stage), step) + "/model.safetensors"));
 }
 
 }  // namespace grec::testing
