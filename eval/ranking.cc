@@ -60,20 +60,21 @@ MetricSums rank_shard(const std::vector<RankingCase>& cases, const Scorer& score
   return sums;
 }
 
+MetricSums allreduce_sums(const MetricSums& local, dist::Communicator* comm) {
+  if (!comm || comm->world() == 1) return local;
+  std::vector<double> v = local.to_vector();
+  torch::Tensor t = torch::tensor(v, torch::kDouble).to(comm->device());
+  comm->allreduce(t, dist::ReduceOp::kSum);
+  t = t.cpu();
+  std::vector<double> summed(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+  return MetricSums::from_vector(local.ks(), summed);
+}
+
 nlohmann::json full_ranking(const std::vector<RankingCase>& cases, const Scorer& scorer,
                             const RankingOptions& options, dist::Communicator* comm) {
   const int rank = comm ? comm->rank() : 0;
   const int world = comm ? comm->world() : 1;
-  MetricSums local = rank_shard(cases, scorer, options, rank, world);
-  MetricSums total = local;
-  if (comm && world > 1) {
-    std::vector<double> v = local.to_vector();
-    torch::Tensor t = torch::tensor(v, torch::kDouble).to(comm->device());
-    comm->allreduce(t, dist::ReduceOp::kSum);
-    t = t.cpu();
-    std::vector<double> summed(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
-    total = MetricSums::from_vector(options.ks, summed);
-  }
+  const MetricSums total = allreduce_sums(rank_shard(cases, scorer, options, rank, world), comm);
   nlohmann::json j = total.result();
   j["mask_history"] = options.mask_history;
   return j;

@@ -46,8 +46,12 @@ std::vector<int64_t> target_ranks(const torch::Tensor& scores,
 MetricSums rank_shard(const std::vector<RankingCase>& cases, const Scorer& scorer,
                       const RankingOptions& options, int rank, int world);
 
+// Collective: the sums of every rank added (identical on every rank); `local` when comm is null.
+MetricSums allreduce_sums(const MetricSums& local, dist::Communicator* comm);
+
 // Collective over `comm` (nullptr = single process): metric means over all cases, identical on
 // every rank, plus "mask_history".
+
 nlohmann::json full_ranking(const std::vector<RankingCase>& cases, const Scorer& scorer,
                             const RankingOptions& options, dist::Communicator* comm);
 

@@ -51,6 +51,30 @@ std::string brief(const nlohmann::json& j) {
 
 }  // namespace
 
+namespace {
+
+// Checkpoints resume a stage only under the key (config + inputs) that wrote them: after a config
+// change the old folder is moved to checkpoints/<stage>.stale (replacing an older one) instead of
+// being resumed with other settings, and the new key is recorded in checkpoints/<stage>/KEY.
+void set_aside_stale_checkpoints(const RunDir& run, const std::string& stage,
+                                 const std::string& key) {
+  const fs::path dir = run.checkpoints(stage);
+  const fs::path key_file = dir / "KEY";
+  if (fs::exists(dir) && !fs::is_empty(dir)) {
+    const std::string old = fs::exists(key_file) ? read_file(key_file.string()) : "";
+    if (old == key) return;
+    const fs::path stale = dir.string() + ".stale";
+    fs::remove_all(stale);
+    fs::rename(dir, stale);
+    GREC_WARN("stage {}: checkpoints written under another config (key {}) moved to {}; "
+              "training starts afresh", stage, old.empty() ? "unknown" : old, stale.string());
+  }
+  make_dirs(dir.string());
+  write_file_atomic(key_file.string(), key);
+}
+
+}  // namespace
+
 std::string stage_key(const Config& config, const std::string& name) {
   const Stage* stage = find_stage(name);
   GREC_CHECK(stage != nullptr, "unknown stage '{}'", name);
@@ -128,7 +152,10 @@ int run_pipeline(const Config& config, const dist::MpiEnv& env, const PipelineOp
       continue;
     }
     GREC_INFO("stage {}: running (key {})", stage.name, key);
-    if (root) make_dirs(run.artifacts(stage.name));
+    if (root) {
+      make_dirs(run.artifacts(stage.name));
+      set_aside_stale_checkpoints(run, stage.name, key);
+    }
     dist::barrier();
     const auto t0 = std::chrono::steady_clock::now();
     StageContext ctx{config, run, env, metrics, *comm};

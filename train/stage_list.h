@@ -9,5 +9,7 @@ Stage make_ingest_stage();
 Stage make_embed_stage();
 Stage make_rqvae_stage();
 Stage make_sasrec_stage();
+Stage make_align_stage();
+Stage make_evaluate_stage();
 
 }  // namespace grec::train

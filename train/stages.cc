@@ -16,6 +16,8 @@ const std::vector<Stage>& all_stages() {
       make_embed_stage(),
       make_rqvae_stage(),
       make_sasrec_stage(),
+      make_align_stage(),
+      make_evaluate_stage(),
   };
   return stages;
 }

@@ -1,5 +1,6 @@
-// The grec command end to end: `grec run` on a tiny synthetic config (run directory, results,
-// metrics, caching of up-to-date stages), config errors and usage errors with their exit codes.
+// The grec command end to end: `grec run` on a tiny synthetic config through every stage (run
+// directory, results, the aligned model and the generative table, metrics, caching of up-to-date
+// stages, checkpoints of a changed config set aside), config errors and usage errors with their exit codes.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 
@@ -35,6 +37,11 @@ Result run(const std::string& args) {
   return r;
 }
 
+// The summary table has a row "<stage>  <status>  ..." (columns padded to the widest entry).
+bool has_status(const std::string& out, const std::string& stage, const std::string& status) {
+  return std::regex_search(out, std::regex("(^|\\n)" + stage + " +" + status + " "));
+}
+
 class RunCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -47,7 +54,14 @@ class RunCli : public ::testing::Test {
     std::ofstream(config_) << "run: { name: tiny, dir: " << (dir_ / "runs").string() << " }\n"
                            << "ingest:\n  format: synth\n  synth: { users: 200, items: 60, seed: 3 }\n"
                            << "sasrec:\n  hidden: 16\n  max_len: 20\n"
-                           << "  train: { epochs: 2, global_batch_size: 64, log_every: 1 }\n";
+                           << "  train: { epochs: 2, global_batch_size: 64, log_every: 1 }\n"
+                           << "rqvae:\n  codebook_size: 8\n"
+                           << "align:\n  prompt_template: \"{instruction}\\n\"\n"
+                           << "  model: { hidden: 32, layers: 1, heads: 2, kv_heads: 1, intermediate: 64 }\n"
+                           << "  tokenizer: { vocab_size: 400 }\n  valid: { users: 20, num_beams: 10 }\n"
+                           << "  weights: { fusionseqrec: 0.1 }\n"
+                           << "  train: { max_steps: 6, global_batch_size: 32, lr: 3.0e-3, log_every: 2 }\n"
+                           << "evaluate: { num_beams: 10, max_users: 40, max_valid_users: 20 }\n";
   }
   void TearDown() override { fs::remove_all(dir_); }
   fs::path dir_;
@@ -66,6 +80,23 @@ TEST_F(RunCli, RunsThePipelineAndCachesUpToDateStages) {
   EXPECT_TRUE(results["test"].contains("HR@10"));
   EXPECT_TRUE(results["valid"].contains("NDCG@10"));
   EXPECT_TRUE(results.contains("popularity"));
+  // The LLM path: an HF-layout model with the semantic-ID tokens, and the generative table.
+  const fs::path model = root / "artifacts" / "align" / "model";
+  EXPECT_TRUE(fs::exists(model / "config.json"));
+  EXPECT_TRUE(fs::exists(model / "model.safetensors"));
+  EXPECT_TRUE(fs::exists(model / "tokenizer.model"));
+  auto tok_config = nlohmann::json::parse(std::ifstream(model / "tokenizer_config.json"));
+  EXPECT_TRUE(tok_config.dump().find("<a_0>") != std::string::npos);
+  ASSERT_TRUE(fs::exists(root / "artifacts" / "evaluate" / "results.json"));
+  auto ev = nlohmann::json::parse(std::ifstream(root / "artifacts" / "evaluate" / "results.json"));
+  EXPECT_EQ(ev["test"]["llm"]["users"], 40);
+  EXPECT_EQ(ev["valid"]["llm"]["users"], 20);
+  EXPECT_EQ(ev["test"]["popularity"]["users"], 40);
+  for (const char* k : {"HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10"}) {
+    EXPECT_GE(ev["test"]["llm"][k].get<double>(), 0.0) << k;
+    EXPECT_LE(ev["test"]["llm"][k].get<double>(), 1.0) << k;
+  }
+  EXPECT_NE(first.out.find("llm"), std::string::npos) << first.out;  // the printed table
   // Every metrics line is JSON with a stage.
   std::ifstream metrics(root / "metrics.jsonl");
   int lines = 0;
@@ -79,14 +110,18 @@ TEST_F(RunCli, RunsThePipelineAndCachesUpToDateStages) {
   // The same command again: both stages are up to date.
   Result second = run("run " + config_);
   ASSERT_EQ(second.code, 0) << second.out;
-  EXPECT_NE(second.out.find("ingest  cached"), std::string::npos) << second.out;
-  EXPECT_NE(second.out.find("sasrec  cached"), std::string::npos) << second.out;
+  EXPECT_TRUE(has_status(second.out, "ingest", "cached")) << second.out;
+  EXPECT_TRUE(has_status(second.out, "sasrec", "cached")) << second.out;
 
   // A changed sasrec key reruns sasrec only.
   Result third = run("run " + config_ + " --set sasrec.train.epochs=1");
   ASSERT_EQ(third.code, 0) << third.out;
-  EXPECT_NE(third.out.find("ingest  cached"), std::string::npos) << third.out;
-  EXPECT_NE(third.out.find("sasrec  done"), std::string::npos) << third.out;
+  EXPECT_TRUE(has_status(third.out, "ingest", "cached")) << third.out;
+  EXPECT_TRUE(has_status(third.out, "sasrec", "done")) << third.out;
+  // ... from scratch: the checkpoints of the old config were set aside, not resumed.
+  EXPECT_NE(third.out.find("moved to"), std::string::npos) << third.out;
+  EXPECT_TRUE(fs::exists(root / "checkpoints" / "sasrec.stale"));
+  EXPECT_TRUE(has_status(third.out, "align", "cached")) << third.out;
 }
 
 TEST_F(RunCli, ConfigErrorsExitOneWithTheKey) {

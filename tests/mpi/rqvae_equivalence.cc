@@ -12,6 +12,7 @@
 #include "dist/collectives.h"
 #include "dist/communicator.h"
 #include "dist/mpi_env.h"
+#include "tests/mpi/mpi_gtest_main.h"
 #include "tests/mpi/trainer_test_task.h"
 #include "train/checkpoint.h"
 #include "train/rqvae_task.h"
@@ -111,11 +112,4 @@ TEST(RQVAEEquivalence, TwoRanksMatchOneProcessEma) { run_case(true); }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  grec::dist::MpiEnv env(&argc, &argv);
-  grec::log::init({env.rank(), env.world(), false, false});
-  ::testing::InitGoogleTest(&argc, argv);
-  int failed = RUN_ALL_TESTS();
-  failed = static_cast<int>(grec::dist::allreduce_max(failed));
-  return failed;
-}
+int main(int argc, char** argv) { return grec::testing::run_mpi_gtests(argc, argv); }

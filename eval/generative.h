@@ -1,0 +1,52 @@
+// Generative evaluation (ALGORITHMS.md §2): the LLM ranks items by trie-constrained beam search over
+// the semantic-ID tuples; the returned beams, best first, are the user's ranked list. An item the
+// beams do not reach counts as a miss (no hit, no NDCG, no reciprocal rank), so HR@K and NDCG@K
+// are exact for K <= num_beams. Cases are sharded over ranks in contiguous shares and the metric
+// sums added with one allreduce, so the result equals a single-process run.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "eval/metrics.h"
+#include "model/causal_lm.h"
+#include "tokenizer/prefix_trie.h"
+
+namespace grec::dist {
+class Communicator;
+}
+
+namespace grec::eval {
+
+// 1-based position of `target` in `ranked`, or 0 when absent.
+int64_t rank_in_list(const std::vector<int64_t>& ranked, int64_t target);
+
+// Metric sums of ranked lists against their targets (a miss is rank "infinity").
+MetricSums ranked_list_sums(const std::vector<std::vector<int64_t>>& ranked,
+                            const std::vector<int64_t>& targets, const std::vector<int64_t>& ks);
+
+struct GenerativeOptions {
+  int64_t num_beams = 20;
+  int64_t batch_size = 8;  // prompts decoded together (each with num_beams hypotheses)
+  std::vector<int64_t> ks = {1, 5, 10};
+  int64_t pad_id = 0;      // left padding of the prompts (masked, so any id works)
+};
+
+// Ranked item lists for `prompts` (token ids, no padding), best first, in prompt order. Local:
+// no communication. Prompts are batched by similar length.
+std::vector<std::vector<int64_t>> generate_rankings(
+    model::CausalLM& lm, const std::vector<std::vector<int64_t>>& prompts,
+    const tok::PrefixTrie& trie, const std::vector<std::vector<int64_t>>& token_ids,
+    const GenerativeOptions& options);
+
+// Collective: HR/NDCG means over all cases (identical on every rank) plus "users". The model is
+// put in eval mode for the call and restored.
+nlohmann::json generative_ranking(model::CausalLM& lm,
+                                  const std::vector<std::vector<int64_t>>& prompts,
+                                  const std::vector<int64_t>& targets, const tok::PrefixTrie& trie,
+                                  const std::vector<std::vector<int64_t>>& token_ids,
+                                  const GenerativeOptions& options, dist::Communicator* comm);
+
+}  // namespace grec::eval

@@ -1,0 +1,91 @@
+// Shared setup of the align and evaluate stages; see align_setup.h.
+#include "train/align_setup.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+#include <random>
+
+#include "core/error.h"
+#include "train/stage.h"
+
+namespace grec::train {
+
+ItemIndex load_item_index(const Config& config, const RunDir& run) {
+  ItemIndex index;
+  index.dataset = data::read_dataset(dataset_path(config));
+  const std::string path = run.artifacts("rqvae") + "/semantic_ids.h5";
+  if (!std::filesystem::exists(path)) {
+    user_error("{} does not exist: run the rqvae stage first (grec stage rqvae CONFIG)", path);
+  }
+  index.ids = tok::read_semantic_ids(path);
+  if (index.ids.items != index.dataset.num_items()) {
+    user_error("{} has {} items but the dataset has {}: rerun the rqvae stage on this dataset",
+               path, index.ids.items, index.dataset.num_items());
+  }
+  index.trie = tok::build_trie(index.ids);
+  index.item_tokens.reserve(index.ids.items);
+  for (int64_t i = 0; i < index.ids.items; ++i) {
+    index.item_tokens.push_back(tok::token_string(index.ids, i));
+  }
+  return index;
+}
+
+data::InstructionOptions instruction_options(const Config& config) {
+  data::InstructionOptions o;
+  o.tasks = config.get_string_list("align.tasks");
+  for (const std::string& task : data::instruction_task_names()) {
+    o.weights[task] = config.get_float("align.weights." + task);
+  }
+  o.max_history = config.get_int("align.max_history");
+  o.prompt_template = config.get_string("align.prompt_template");
+  o.text_field = config.get_string("align.text_field");
+  o.item_tasks_all_items = config.get_bool("align.item_tasks_all_items");
+  o.seed = static_cast<uint64_t>(config.get_int("align.train.seed"));
+  return o;
+}
+
+std::string aligned_model_dir(const RunDir& run) { return run.artifacts("align") + "/model"; }
+
+std::vector<int64_t> encode_prompt(const tok::TextTokenizer& tokenizer, const std::string& text,
+                                   int64_t max_len) {
+  std::vector<int64_t> ids = tokenizer.encode(text, false);
+  const int64_t bos = tokenizer.bos_id();
+  const int64_t room = max_len - (bos >= 0 ? 1 : 0);
+  GREC_CHECK(room > 0, "max_len {} leaves no room for a prompt", max_len);
+  if (static_cast<int64_t>(ids.size()) > room) ids.erase(ids.begin(), ids.end() - room);
+  if (bos >= 0) ids.insert(ids.begin(), bos);
+  return ids;
+}
+
+PromptCases seqrec_cases(const ItemIndex& index, const tok::TextTokenizer& tokenizer,
+                         const data::InstructionOptions& options, const std::string& split,
+                         int64_t max_len, int64_t max_users, uint64_t seed) {
+  GREC_CHECK(split == "valid" || split == "test", "unknown split '{}'", split);
+  const data::Dataset& d = index.dataset;
+  std::vector<int64_t> users;
+  for (int64_t u = 0; u < d.num_users(); ++u) {
+    const int64_t end = split == "valid" ? d.train_end[u] : d.valid_end[u];
+    const int64_t split_end = split == "valid" ? d.valid_end[u] : d.length(u);
+    if (end >= 1 && end < split_end) users.push_back(u);
+  }
+  if (max_users > 0 && static_cast<int64_t>(users.size()) > max_users) {
+    std::mt19937_64 rng(seed);
+    std::shuffle(users.begin(), users.end(), rng);
+    users.resize(max_users);
+    std::sort(users.begin(), users.end());
+  }
+  PromptCases cases;
+  cases.users = users;
+  // Room for the generated code tokens after the prompt.
+  const int64_t prompt_max = max_len - index.ids.levels;
+  for (int64_t u : users) {
+    const data::Instruction ins =
+        data::seqrec_eval_instruction(d, index.item_tokens, u, split, options);
+    cases.prompts.push_back(encode_prompt(tokenizer, ins.prompt, prompt_max));
+    cases.targets.push_back(ins.item);
+  }
+  return cases;
+}
+
+}  // namespace grec::train

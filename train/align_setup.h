@@ -1,0 +1,55 @@
+// What the align and evaluate stages share: the dataset with its semantic IDs and trie, the
+// instruction options read from the config, the model + tokenizer folder layout, and prompt
+// encoding for generation.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/run_dir.h"
+#include "data_pipeline/dataset.h"
+#include "data_pipeline/instructions.h"
+#include "tokenizer/prefix_trie.h"
+#include "tokenizer/semantic_ids.h"
+#include "tokenizer/text_tokenizer.h"
+
+namespace grec::train {
+
+struct ItemIndex {
+  data::Dataset dataset;
+  tok::SemanticIds ids;
+  tok::PrefixTrie trie;
+  std::vector<std::string> item_tokens;  // "<a_3><b_12><c_0>" per item
+};
+
+// Reads the dataset and <run>/artifacts/rqvae/semantic_ids.h5 (UserError when the rqvae stage has
+// not run or the two disagree on the item count).
+ItemIndex load_item_index(const Config& config, const RunDir& run);
+
+// align.* instruction keys -> builder options.
+data::InstructionOptions instruction_options(const Config& config);
+
+// The fine-tuned model folder (HF layout: config.json, model.safetensors, tokenizer files).
+std::string aligned_model_dir(const RunDir& run);
+
+// Prompt text -> ids for generation: bos (when the tokenizer has one) + the prompt, cut from the
+// left (after bos) to at most max_len ids.
+std::vector<int64_t> encode_prompt(const tok::TextTokenizer& tokenizer, const std::string& text,
+                                   int64_t max_len);
+
+// Evaluation cases of a split: users with a history and a held-out item (the sasrec stage's
+// definition), as seqrec prompts (token ids) and target items. max_users > 0 keeps a seeded
+// sample of that many users.
+struct PromptCases {
+  std::vector<int64_t> users;
+  std::vector<std::vector<int64_t>> prompts;
+  std::vector<int64_t> targets;
+};
+PromptCases seqrec_cases(const ItemIndex& index, const tok::TextTokenizer& tokenizer,
+                         const data::InstructionOptions& options, const std::string& split,
+                         int64_t max_len, int64_t max_users, uint64_t seed);
+
+}  // namespace grec::train

@@ -1,0 +1,250 @@
+// Stage `align`: LC-Rec alignment fine-tuning (ALGORITHMS.md §2). Builds the instruction mixture
+// from the training parts of the sequences and the item text, adds the semantic-ID tokens to the
+// tokenizer and the model (new rows = mean of the old ones plus noise), and fine-tunes the LM —
+// an HF checkpoint (align.model.path) or, when none is given, a small LLaMA-style model from
+// scratch with a SentencePiece BPE tokenizer trained on the item and instruction text (the demo).
+// Full fine-tuning, or LoRA with align.lora.r > 0 (merged into the weights at the end). The best
+// epoch by validation seqrec HR@10 (constrained beam search on a user sample) is kept and written
+// in HF layout to artifacts/align/model (config.json, model.safetensors, tokenizer files).
+#include <chrono>
+#include <filesystem>
+#include <regex>
+
+#include <torch/torch.h>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "data_pipeline/instruction_batches.h"
+#include "dist/communicator.h"
+#include "model/causal_lm.h"
+#include "model/lora.h"
+#include "tokenizer/vocab_extension.h"
+#include "train/align_setup.h"
+#include "train/align_task.h"
+#include "train/stage_list.h"
+#include "train/train_options.h"
+
+namespace grec::train {
+namespace {
+
+TrainOptions align_train_defaults() {
+  TrainOptions d;
+  d.optimizer = "adamw";
+  d.lr = 1e-3;  // from scratch; LC-Rec fine-tunes pretrained LLMs at 5e-5
+  d.weight_decay = 0.01;
+  d.global_batch_size = 64;
+  d.epochs = 3;
+  d.schedule = "cosine";
+  d.warmup_steps = 0.05;
+  d.grad_clip = 1.0;
+  d.checkpoint_every = 0;
+  d.log_every = 20;
+  return d;
+}
+
+void declare_align(ConfigSchema& s) {
+  s.add_string("align.model.path", "",
+               "HF checkpoint folder to fine-tune (config.json, *.safetensors, tokenizer.json or "
+               "tokenizer.model); empty = a small LLaMA-style model from scratch");
+  s.add_int("align.model.hidden", 128, "from scratch: hidden size");
+  s.add_int("align.model.layers", 2, "from scratch: decoder layers");
+  s.add_int("align.model.heads", 4, "from scratch: attention heads");
+  s.add_int("align.model.kv_heads", 2, "from scratch: key/value heads (grouped-query attention)");
+  s.add_int("align.model.intermediate", 384, "from scratch: SwiGLU inner size");
+  s.add_float("align.model.dropout", 0.0, "from scratch: attention and residual dropout");
+  s.add_int("align.tokenizer.vocab_size", 1000,
+            "from scratch: SentencePiece BPE vocabulary trained on the item and instruction text");
+  s.add_string_list("align.tasks", {"seqrec", "item2index", "index2item", "fusionseqrec"},
+                    "LC-Rec tasks: seqrec, item2index, index2item, fusionseqrec, itemsearch, "
+                    "preferenceobtain (the last two need query/review or preference text)");
+  for (const std::string& task : data::instruction_task_names()) {
+    s.add_float("align.weights." + task, 1.0,
+                "mixture weight of " + task + ": samples = round(weight x natural count)");
+  }
+  s.add_int("align.max_history", 20, "items in a history (most recent kept)");
+  s.add_int("align.max_len", 256, "tokens per sample; prompts are cut from the left");
+  s.add_string("align.prompt_template", data::InstructionOptions().prompt_template,
+               "prompt wrapper; {instruction} is replaced by the task text");
+  s.add_string("align.text_field", "title", "item text field used by the text tasks");
+  s.add_bool("align.item_tasks_all_items", false,
+             "item2index/index2item over every item (default: items of training parts only)");
+  s.add_int("align.lora.r", 0, "LoRA rank; 0 = full fine-tuning");
+  s.add_float("align.lora.alpha", 32, "LoRA alpha");
+  s.add_float("align.lora.dropout", 0.05, "LoRA dropout");
+  s.add_string_list("align.lora.targets", {"q", "k", "v", "o", "gate", "up", "down"},
+                    "projections that get adapters");
+  s.add_bool("align.lora.train_embeddings", true,
+             "embeddings and LM head fully trainable (new semantic-ID tokens learn only so)");
+  s.add_int("align.chunk_tokens", 8192,
+            "padded tokens per forward: each rank's samples are sorted by length and chunked");
+  s.add_int("align.valid.users", 200, "users in the validation sample (0 = all)");
+  s.add_int("align.valid.num_beams", 20, "beams of the validation constrained beam search");
+  s.add_int("align.eval_batch_size", 32, "prompts decoded together in validation");
+  TrainOptions::declare(s, "align.train", align_train_defaults());
+}
+
+// Item text and the instruction text without semantic-ID tokens: what the from-scratch
+// tokenizer learns its pieces from (the ID tokens are added as whole tokens afterwards).
+std::vector<std::string> tokenizer_corpus(const ItemIndex& index,
+                                          const std::vector<data::Instruction>& instructions) {
+  std::vector<std::string> texts;
+  for (const auto& [field, values] : index.dataset.item_text) {
+    for (const std::string& v : values) {
+      if (!v.empty()) texts.push_back(v);
+    }
+  }
+  const std::regex id_token("<[a-z]_[0-9]+>");
+  const size_t stride = std::max<size_t>(1, instructions.size() / 20000);
+  for (size_t i = 0; i < instructions.size(); i += stride) {
+    texts.push_back(std::regex_replace(instructions[i].prompt + instructions[i].response, id_token, " "));
+  }
+  return texts;
+}
+
+model::CausalLMConfig scratch_config(const Config& config, const tok::TextTokenizer& tokenizer,
+                                     int64_t vocab, int64_t max_len) {
+  model::CausalLMConfig c;
+  c.vocab_size = vocab;
+  c.hidden_size = config.get_int("align.model.hidden");
+  c.num_hidden_layers = config.get_int("align.model.layers");
+  c.num_attention_heads = config.get_int("align.model.heads");
+  c.num_key_value_heads = config.get_int("align.model.kv_heads");
+  c.intermediate_size = config.get_int("align.model.intermediate");
+  c.dropout = config.get_float("align.model.dropout");
+  c.max_position_embeddings = std::max<int64_t>(512, max_len);
+  c.bos_token_id = tokenizer.bos_id();
+  c.eos_token_id = tokenizer.eos_id();
+  c.pad_token_id = tokenizer.pad_id();
+  if (c.hidden_size % c.num_attention_heads != 0 || c.num_attention_heads % c.num_key_value_heads != 0) {
+    user_error("align.model: hidden {} must divide by heads {} and heads by kv_heads {}",
+               c.hidden_size, c.num_attention_heads, c.num_key_value_heads);
+  }
+  return c;
+}
+
+nlohmann::json run_align(StageContext& ctx) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Config& config = ctx.config;
+  const TrainOptions options = TrainOptions::from_config(config, "align.train");
+  const uint64_t seed = static_cast<uint64_t>(options.seed);
+  const int64_t max_len = config.get_int("align.max_len");
+  ItemIndex index = load_item_index(config, ctx.run);
+  const data::InstructionOptions io = instruction_options(config);
+  std::vector<std::string> skipped;
+  const auto instructions = data::build_instructions(index.dataset, index.item_tokens, io, &skipped);
+  for (const std::string& why : skipped) GREC_INFO("align: {}", why);
+  for (const auto& [task, n] : data::count_by_task(instructions)) {
+    GREC_INFO("align: {} {} samples", n, task);
+  }
+
+  // Tokenizer and model.
+  const std::string base = config.get_string("align.model.path");
+  std::unique_ptr<tok::TextTokenizer> tokenizer;
+  model::CausalLM lm{nullptr};
+  if (!base.empty()) {
+    tokenizer = tok::load_tokenizer(base);
+    lm = model::load_hf(base);
+  } else {
+    const std::string tok_dir = ctx.run.artifacts("align") + "/tokenizer";
+    if (ctx.is_root()) {
+      tok::train_sentencepiece_bpe(tokenizer_corpus(index, instructions),
+                                   config.get_int("align.tokenizer.vocab_size"), tok_dir, seed);
+    }
+    ctx.comm.barrier();
+    tokenizer = tok::load_tokenizer(tok_dir);
+  }
+  const tok::SemanticVocab vocab = tok::add_semantic_tokens(
+      *tokenizer, index.ids.level_sizes, lm ? lm->config().vocab_size : 0);
+  if (lm) {
+    if (vocab.model_vocab > lm->config().vocab_size) lm->resize_token_embeddings(vocab.model_vocab, seed);
+  } else {
+    torch::manual_seed(seed);  // the same initial weights on every rank
+    lm = model::CausalLM(scratch_config(config, *tokenizer, vocab.model_vocab, max_len));
+  }
+  const int64_t lora_r = config.get_int("align.lora.r");
+  if (lora_r > 0) {
+    model::LoraOptions lo;
+    lo.r = lora_r;
+    lo.alpha = config.get_float("align.lora.alpha");
+    lo.dropout = config.get_float("align.lora.dropout");
+    lo.targets = config.get_string_list("align.lora.targets");
+    lo.train_embeddings = lo.train_lm_head = config.get_bool("align.lora.train_embeddings");
+    lo.seed = seed;
+    model::apply_lora(lm, lo);
+  }
+  GREC_INFO("align: {} ({} layers, hidden {}), vocabulary {} ({} semantic-ID tokens added), {}",
+            lm->config().architecture, lm->config().num_hidden_layers, lm->config().hidden_size,
+            vocab.model_vocab, vocab.num_added, lora_r > 0 ? "LoRA r=" + std::to_string(lora_r) : "full fine-tuning");
+
+  auto encode = [&](const std::string& text) { return tokenizer->encode(text, false); };
+  std::vector<data::TokenizedSample> samples =
+      data::tokenize_instructions(instructions, encode, tokenizer->bos_id(), tokenizer->eos_id(), max_len);
+  PromptCases valid = seqrec_cases(index, *tokenizer, io, "valid", max_len,
+                                   config.get_int("align.valid.users"), seed);
+  eval::GenerativeOptions gen;
+  gen.num_beams = config.get_int("align.valid.num_beams");
+  gen.batch_size = config.get_int("align.eval_batch_size");
+  gen.pad_id = std::max<int64_t>(0, tokenizer->pad_id());
+  AlignTask task(lm, std::move(samples), {valid.prompts, valid.targets}, index.trie,
+                 vocab.token_ids, gen, config.get_int("align.chunk_tokens"), gen.pad_id, ctx.comm);
+  Trainer trainer(options, "align", ctx.run, ctx.comm, ctx.metrics, config.hash({"align"}));
+  const TrainResult fit = trainer.fit(task);
+  const nlohmann::json best_valid = fit.best_valid.is_null() ? task.evaluate("valid") : fit.best_valid;
+
+  // Padding waste and tokens over all ranks.
+  torch::Tensor counts = torch::tensor({task.padding_waste(), static_cast<double>(task.tokens_seen())},
+                                       torch::kDouble);
+  ctx.comm.allreduce(counts, dist::ReduceOp::kSum);
+  const double waste = counts[0].item<double>() / ctx.comm.world();
+  const double tokens = counts[1].item<double>();
+  if (model::has_lora(lm)) model::merge_lora(lm);
+  const std::string out = aligned_model_dir(ctx.run);
+  if (ctx.is_root()) {
+    model::save_hf(lm, out);
+    tokenizer->save(out);
+  }
+  ctx.comm.barrier();
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  nlohmann::json per_task = nlohmann::json::object();
+  for (const auto& [t, n] : data::count_by_task(instructions)) per_task[t] = n;
+  const nlohmann::json results = {{"valid", best_valid},
+                                  {"samples", per_task},
+                                  {"skipped_tasks", skipped},
+                                  {"padding_waste", waste},
+                                  {"train_tokens", tokens},
+                                  {"train_tokens_per_s", fit.wall_s > 0 ? tokens / fit.wall_s : 0.0},
+                                  {"best_step", fit.best_step},
+                                  {"steps", fit.steps},
+                                  {"train_wall_s", fit.wall_s},
+                                  {"wall_s", wall_s},
+                                  {"model", out}};
+  if (ctx.is_root()) {
+    write_file_atomic(ctx.run.artifacts("align") + "/results.json", results.dump(2) + "\n");
+    ctx.metrics.write({{"stage", "align"}, {"step", fit.steps}, {"event", "results"}, {"valid", best_valid},
+                       {"padding_waste", waste}});
+  }
+  GREC_INFO("align: valid HR@10 {:.4f} on {} users (best step {}), padding waste {:.1f}%, {:.0f} tokens/s, "
+            "{:.0f} s; model in {}",
+            best_valid.value("HR@10", 0.0), best_valid.value("users", 0), fit.best_step, 100 * waste,
+            results["train_tokens_per_s"].get<double>(), wall_s, out);
+  return {{"valid_HR@10", best_valid.value("HR@10", 0.0)},
+          {"padding_waste", waste},
+          {"best_step", fit.best_step},
+          {"wall_s", wall_s}};
+}
+
+}  // namespace
+
+Stage make_align_stage() {
+  Stage s;
+  s.name = "align";
+  s.help = "LC-Rec alignment: fine-tune the LLM on instruction tasks in semantic IDs";
+  s.config_sections = {"align", "data"};
+  s.inputs = {"ingest", "rqvae"};
+  s.declare = declare_align;
+  s.run = run_align;
+  return s;
+}
+
+}  // namespace grec::train
