@@ -60,7 +60,11 @@ void set_aside_stale_checkpoints(const RunDir& run, const std::string& stage,
                                  const std::string& key) {
   const fs::path dir = run.checkpoints(stage);
   const fs::path key_file = dir / "KEY";
-  if (fs::exists(dir) && !fs::is_empty(dir)) {
+  bool has_checkpoints = false;  // anything besides KEY (stages that never train have only KEY)
+  if (fs::exists(dir)) {
+    for (const auto& e : fs::directory_iterator(dir)) has_checkpoints |= e.path().filename() != "KEY";
+  }
+  if (has_checkpoints) {
     const std::string old = fs::exists(key_file) ? read_file(key_file.string()) : "";
     if (old == key) return;
     const fs::path stale = dir.string() + ".stale";

@@ -1,8 +1,8 @@
 // Stage `embed`: one float32 vector per item from its text (ALGORITHMS.md §1 input), written to
 // <run>/artifacts/embed/embeddings.h5 (/embeddings [items, d], attributes encoder and settings).
 // Encoders: `tfidf` (built in, deterministic), `file` (user-supplied HDF5/.npy), `lm` (the causal
-// LM's masked mean hidden state; wired when the LLM lands). Rank 0 computes; the pipeline's
-// barriers around stages keep the other ranks waiting.
+// LM's masked mean hidden state, items sharded over ranks). Rank 0 computes tfidf/file and writes;
+// the pipeline's barriers around stages keep the other ranks waiting.
 #include <chrono>
 #include <cstdio>
 
@@ -15,6 +15,10 @@
 #include "data_pipeline/embedding_file.h"
 #include "data_pipeline/item_text.h"
 #include "data_pipeline/tfidf.h"
+#include "model/causal_lm.h"
+#include "model/hf_io.h"
+#include "tokenizer/text_tokenizer.h"
+#include "train/lm_item_encoder.h"
 #include "train/stage.h"
 
 namespace grec::train {
@@ -36,13 +40,16 @@ void declare_embed(ConfigSchema& s) {
   s.add_string("embed.file.ids", "ids",
                "file encoder, keyed: HDF5 dataset of raw ids, or for .npy a text file with one raw "
                "id per line (default <file>.ids.txt)");
+  s.add_string("embed.lm.path", "", "lm encoder: HF checkpoint folder (config.json, safetensors, tokenizer)");
+  s.add_int("embed.lm.max_len", 128, "lm encoder: tokens per item text");
+  s.add_int("embed.lm.batch_size", 16, "lm encoder: texts per forward");
 }
 
 nlohmann::json run_embed(StageContext& ctx) {
-  if (!ctx.is_root()) return nlohmann::json::object();
-  const auto t0 = std::chrono::steady_clock::now();
   const Config& config = ctx.config;
   const std::string encoder = config.get_string("embed.encoder");
+  if (!ctx.is_root() && encoder != "lm") return nlohmann::json::object();
+  const auto t0 = std::chrono::steady_clock::now();
   const std::string path = dataset_path(config);
   data::Dataset dataset = data::read_dataset(path);
   const int64_t n = dataset.num_items();
@@ -78,8 +85,22 @@ nlohmann::json run_embed(StageContext& ctx) {
     settings.update({{"path", o.path}, {"dataset", o.dataset},
                      {"keyed_by_raw_id", o.keyed_by_raw_id}, {"ids", o.ids}});
   } else {
-    user_error("config key 'embed.encoder' = lm is not available until the causal LM lands; use "
-               "tfidf or file ({})", config.origin("embed.encoder"));
+    const std::string dir = config.get_string("embed.lm.path");
+    if (dir.empty()) {
+      user_error("config key 'embed.lm.path' must name an HF checkpoint folder for encoder lm ({})",
+                 config.origin("embed.lm.path"));
+    }
+    model::CausalLM lm = model::load_hf(dir);
+    const auto tokenizer = tok::load_tokenizer(dir);
+    LmEncodeOptions o;
+    o.max_len = config.get_int("embed.lm.max_len");
+    o.batch_size = config.get_int("embed.lm.batch_size");
+    const auto fields = config.get_string_list("embed.fields");
+    emb = lm_embed_texts(lm, *tokenizer, data::build_item_texts(dataset, fields), o, &ctx.comm);
+    dim = lm->config().hidden_size;
+    settings.update({{"path", dir}, {"max_len", o.max_len}, {"fields", fields},
+                     {"architecture", lm->config().architecture}});
+    if (!ctx.is_root()) return nlohmann::json::object();
   }
   const std::string out = ctx.run.artifacts("embed") + "/embeddings.h5";
   make_dirs(ctx.run.artifacts("embed"));
@@ -102,8 +123,13 @@ nlohmann::json run_embed(StageContext& ctx) {
 }
 
 std::string embed_fingerprint(const Config& config) {
-  if (config.get_string("embed.encoder") != "file") return "";
-  return file_fingerprint(config.get_string("embed.file.path"));
+  const std::string encoder = config.get_string("embed.encoder");
+  if (encoder == "file") return file_fingerprint(config.get_string("embed.file.path"));
+  if (encoder != "lm") return "";
+  const std::string dir = config.get_string("embed.lm.path");
+  std::string fp;
+  for (const std::string& f : model::list_hf_files(dir).files) fp += file_fingerprint(f);
+  return fp;
 }
 
 }  // namespace
