@@ -3,8 +3,12 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <torch/csrc/autograd/custom_function.h>
+
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <mutex>
 
 #include "core/error.h"
 
@@ -33,6 +37,17 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   auto x1 = x.narrow(-1, 0, half);
   auto x2 = x.narrow(-1, half, half);
   return torch::cat({-x2, x1}, -1);
+}
+
+// Whether the projections reading the same input can run as one GEMM over their concatenated
+// weights: not with LoRA adapters (they have their own path), and only for enough tokens that the
+// weight copy is cheap next to the GEMM (single-token decoding keeps the separate projections).
+bool use_fused_projection(int64_t tokens, std::initializer_list<const ProjectionImpl*> projections) {
+  constexpr int64_t kMinTokens = 16;
+  if (tokens < kMinTokens) return false;
+  for (const auto* p : projections)
+    if (p->has_lora()) return false;
+  return true;
 }
 
 }  // namespace
@@ -172,12 +187,32 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
                                      const torch::Tensor& past_k, const torch::Tensor& past_v,
                                      torch::Tensor* new_k, torch::Tensor* new_v) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = q_proj(x).view({B, T, heads_, head_dim_}).transpose(1, 2);
-  auto k = k_proj(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
-  auto v = v_proj(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);
-  auto c = cos.unsqueeze(1), s = sin.unsqueeze(1);
-  q = q * c + rotate_half(q) * s;
-  k = k * c + rotate_half(k) * s;
+  const int64_t qn = heads_ * head_dim_, kvn = kv_heads_ * head_dim_;
+  auto c = cos.unsqueeze(2), s = sin.unsqueeze(2);  // [B, T, 1, head_dim]
+  torch::Tensor q, k, v;
+  if (use_fused_projection(B * T, {q_proj.get(), k_proj.get(), v_proj.get()})) {
+    // One GEMM for q, k and v (the concatenated weights cost a copy of the weights, small next to
+    // the activations once there are a few dozen tokens), and one RoPE pass over the q and k heads
+    // together (they are adjacent in the fused output).
+    auto w = torch::cat({q_proj->weight, k_proj->weight, v_proj->weight}, 0);
+    auto b = q_proj->bias.defined() ? torch::cat({q_proj->bias, k_proj->bias, v_proj->bias}, 0)
+                                    : torch::Tensor();
+    auto qkv = torch::linear(x, w, b);
+    auto qk = qkv.narrow(-1, 0, qn + kvn).view({B, T, heads_ + kv_heads_, head_dim_});
+    qk = qk * c + rotate_half(qk) * s;
+    q = qk.narrow(2, 0, heads_);
+    k = qk.narrow(2, heads_, kv_heads_);
+    v = qkv.narrow(-1, qn + kvn, kvn).view({B, T, kv_heads_, head_dim_});
+  } else {
+    q = q_proj(x).view({B, T, heads_, head_dim_});
+    k = k_proj(x).view({B, T, kv_heads_, head_dim_});
+    v = v_proj(x).view({B, T, kv_heads_, head_dim_});
+    q = q * c + rotate_half(q) * s;
+    k = k * c + rotate_half(k) * s;
+  }
+  q = q.transpose(1, 2);  // [B, heads, T, head_dim]
+  k = k.transpose(1, 2);
+  v = v.transpose(1, 2);
   if (past_k.defined()) {
     k = torch::cat({past_k, k}, 2);
     v = torch::cat({past_v, v}, 2);
@@ -188,15 +223,16 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   // Grouped-query attention without copying K/V: the `rep` query heads of a group are stacked
   // along the time axis and attend to their shared kv head.
   auto qg = q.reshape({B, kv_heads_, rep * T, head_dim_});
-  auto scores = torch::matmul(qg, k.transpose(2, 3)).view({B, heads_, T, S});
-  scores = scores * (1.0 / std::sqrt(static_cast<double>(head_dim_)));
-  if (mask.defined()) scores = scores + mask;
+  auto raw = torch::matmul(qg, k.transpose(2, 3)).view({B, heads_, T, S});
+  // Scale and additive mask in one kernel (mask + scale * raw).
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
+  auto scores = mask.defined() ? torch::add(mask, raw, scale) : raw * scale;
   auto probs = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
   if (dropout_ > 0 && is_training()) probs = torch::dropout(probs, dropout_, true);
   auto out = torch::matmul(probs.view({B, kv_heads_, rep * T, S}), v)
                  .view({B, heads_, T, head_dim_})
                  .transpose(1, 2)
-                 .reshape({B, T, heads_ * head_dim_});
+                 .reshape({B, T, qn});
   return o_proj(out);
 }
 
@@ -207,6 +243,12 @@ MLPImpl::MLPImpl(const CausalLMConfig& c) {
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
+  if (use_fused_projection(x.numel() / x.size(-1), {gate_proj.get(), up_proj.get()})) {
+    // gate and up in one GEMM.
+    const int64_t n = gate_proj->weight.size(0);
+    auto gu = torch::linear(x, torch::cat({gate_proj->weight, up_proj->weight}, 0));
+    return down_proj(torch::silu(gu.narrow(-1, 0, n)) * gu.narrow(-1, n, n));
+  }
   return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
 }
 
@@ -229,6 +271,99 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
   auto m = mlp(post_attention_layernorm(h));
   if (drop) m = torch::dropout(m, dropout_, true);
   return h + m;
+}
+
+namespace {
+
+// Activation checkpointing of one decoder layer (LibTorch has no torch.utils.checkpoint). The
+// forward runs without building a graph and keeps only the layer input; the backward re-runs the
+// layer with grad enabled and differentiates it. The layer's parameters are inputs of the Function,
+// so their gradients flow through autograd as usual (AccumulateGrad, hooks, frozen parameters)
+// and the backward also runs when only parameters require grad (e.g. LoRA on frozen embeddings).
+// Dropout replays identically: the CPU generator state is saved in the forward and restored
+// around the recomputation.
+class CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& cos, const torch::Tensor& sin,
+                               const c10::optional<torch::Tensor>& mask, DecoderLayerImpl* layer,
+                               torch::TensorList params) {
+    // Function::apply already disables grad mode here, so nothing of the layer is saved.
+    // The layer outlives its graph (it belongs to the model); a raw address is the only way to
+    // carry a module through saved_data.
+    ctx->saved_data["layer"] = static_cast<int64_t>(reinterpret_cast<intptr_t>(layer));
+    ctx->saved_data["num_params"] = static_cast<int64_t>(params.size());
+    ctx->saved_data["has_mask"] = mask.has_value();
+    const bool random = layer->uses_dropout();
+    ctx->saved_data["rng"] = random;
+    if (random) {
+      TORCH_CHECK(x.device().is_cpu(),
+                  "activation checkpointing with dropout is only implemented on CPU");
+      at::Generator gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      ctx->saved_data["rng_state"] = gen.get_state();
+    }
+    torch::Tensor m = mask.has_value() ? *mask : torch::Tensor();
+    ctx->save_for_backward({x, cos, sin, m});
+    return layer->forward(x, cos, sin, m, {}, {}, nullptr, nullptr);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    auto* layer = reinterpret_cast<DecoderLayerImpl*>(
+        static_cast<intptr_t>(ctx->saved_data["layer"].toInt()));
+    const auto saved = ctx->get_saved_variables();
+    const bool has_mask = ctx->saved_data["has_mask"].toBool();
+    const auto params = layer->parameters();
+    TORCH_CHECK(static_cast<int64_t>(params.size()) == ctx->saved_data["num_params"].toInt(),
+                "the checkpointed layer's parameters changed between forward and backward");
+
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    torch::Tensor outer_state;
+    const bool random = ctx->saved_data["rng"].toBool();
+    if (random) {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      outer_state = gen.get_state();
+      gen.set_state(ctx->saved_data["rng_state"].toTensor());
+    }
+    torch::Tensor x = saved[0].detach().requires_grad_(true);
+    torch::Tensor y;
+    {
+      torch::AutoGradMode enable(true);
+      y = layer->forward(x, saved[1], saved[2], has_mask ? saved[3] : torch::Tensor(), {}, {},
+                         nullptr, nullptr);
+    }
+    if (random) {
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(outer_state);
+    }
+    // Differentiate w.r.t. the input and the parameters that take gradients.
+    std::vector<torch::Tensor> inputs{x};
+    std::vector<size_t> which;
+    for (size_t i = 0; i < params.size(); ++i)
+      if (params[i].requires_grad()) {
+        inputs.push_back(params[i]);
+        which.push_back(i);
+      }
+    auto grads = torch::autograd::grad({y}, inputs, {grad_out[0]}, /*retain_graph=*/false,
+                                       /*create_graph=*/false, /*allow_unused=*/true);
+    // One gradient per forward input: x, cos, sin, mask, layer, then each parameter.
+    torch::autograd::variable_list out(5 + params.size());
+    out[0] = grads[0];
+    for (size_t j = 0; j < which.size(); ++j) out[5 + which[j]] = grads[1 + j];
+    return out;
+  }
+};
+
+}  // namespace
+
+bool DecoderLayerImpl::uses_dropout() const {
+  if (!is_training()) return false;
+  if (dropout_ > 0) return true;
+  for (const auto& p : {self_attn->q_proj, self_attn->k_proj, self_attn->v_proj, self_attn->o_proj,
+                        mlp->gate_proj, mlp->up_proj, mlp->down_proj})
+    if (p->has_lora() && p->lora_dropout > 0) return true;
+  return false;
 }
 
 DecoderImpl::DecoderImpl(const CausalLMConfig& c) {
@@ -338,6 +473,8 @@ torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& input_ids,
   }
 
   const auto n = model->layers->size();
+  // Checkpointing only pays off when a graph is being built; a KV cache (decoding) never uses it.
+  const bool checkpoint = c.activation_checkpointing && is_training() && torch::GradMode::is_enabled() && !cache;
   if (cache) {
     cache->keys.resize(n);
     cache->values.resize(n);
@@ -348,6 +485,13 @@ torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& input_ids,
     if (cache) {
       pk = cache->keys[i];
       pv = cache->values[i];
+    }
+    if (checkpoint) {
+      auto params = layer->parameters();
+      x = CheckpointedLayer::apply(x, cos, sin,
+                                   mask.defined() ? c10::optional<torch::Tensor>(mask) : c10::nullopt,
+                                   layer.get(), torch::TensorList(params));
+      continue;
     }
     x = layer->forward(x, cos, sin, mask, pk, pv, cache ? &cache->keys[i] : nullptr,
                        cache ? &cache->values[i] : nullptr);

@@ -35,7 +35,10 @@ struct CausalLMConfig {
   int64_t bos_token_id = -1, eos_token_id = -1, pad_token_id = -1;  // -1 if none
   std::string torch_dtype = "float32";
   double dropout = 0;                    // attention-probability and residual dropout (training only)
-  bool activation_checkpointing = false; // recompute each layer in backward (saves memory)
+  // Training with grad enabled (no KV cache): each decoder layer keeps only its input and is
+  // recomputed in backward (less activation memory for about one extra forward); gradients are
+  // unchanged, dropout included (the CPU RNG state is replayed).
+  bool activation_checkpointing = false;
   double initializer_range = 0.02;       // N(0, initializer_range) for fresh models
 
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
@@ -112,6 +115,8 @@ class DecoderLayerImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, const torch::Tensor& past_k,
                         const torch::Tensor& past_v, torch::Tensor* new_k, torch::Tensor* new_v);
+  // Whether a training-mode forward draws random numbers (residual/attention or LoRA dropout).
+  bool uses_dropout() const;
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
   MLP mlp{nullptr};
