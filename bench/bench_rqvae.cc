@@ -9,6 +9,7 @@
 //       dataset has planted topics.
 //   bench_rqvae [--items 8192] [--dim 768] [--hidden 512,256,128] [--levels 3] [--codes 256]
 //               [--batch 1024] [--epochs 3] [--threads 1] [--python /usr/bin/python3]
+//               [--profile trace.json]   (chrome trace of grec's last epoch, per-op times)
 //
 // The data is seeded Gaussian mixtures (topics) written to a raw float32 file both sides read.
 #include <algorithm>
@@ -23,6 +24,7 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include "data_pipeline/dataset.h"
@@ -136,6 +138,7 @@ int main(int argc, char** argv) {
           latent = 32, kmeans_iters = 20;
   std::string hidden = "512,256,128", python = "/usr/bin/python3";
   bool skip_reference = false;
+  std::string profile_path;
   std::string mode = "speed", dataset, tfidf_method = "projection", run_dir = "/tmp/grec_bench_rqvae_run";
   int64_t tfidf_dim = 128;
   app.add_option("--mode", mode, "speed | quality");
@@ -155,6 +158,7 @@ int main(int argc, char** argv) {
   app.add_option("--kmeans-iters", kmeans_iters);
   app.add_option("--python", python);
   app.add_flag("--skip-reference", skip_reference);
+  app.add_option("--profile", profile_path, "write a chrome trace of the last epoch's ops here");
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(static_cast<int>(threads));
   if (mode == "quality") return quality(dataset, codes, levels, epochs, tfidf_dim, tfidf_method, run_dir);
@@ -195,11 +199,18 @@ int main(int argc, char** argv) {
   std::vector<double> times;
   double last_loss = 0;
   for (int64_t e = 0; e <= epochs; ++e) {
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> prof;
+    if (!profile_path.empty() && e == epochs) {
+      prof = std::make_unique<torch::autograd::profiler::RecordProfile>(profile_path);
+    }
     t0 = Clock::now();
     for (int64_t s = 0; s < items; s += batch) {
       const torch::Tensor idx = permt.slice(0, s, std::min(items, s + batch));
       const grec::model::RQVAEOutput out = model->forward(x.index_select(0, idx));
-      opt.zero_grad();
+      // Gradients reset to none, as the Trainer does (trainer.cc) and as the reference does
+      // (zero_grad(set_to_none=True)); LibTorch 1.13's zero_grad() zero-fills instead, which
+      // costs a fill plus an accumulate per parameter that neither side really has.
+      for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
       const torch::Tensor loss = out.loss_sum() / static_cast<double>(idx.size(0));
       loss.backward();
       torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);

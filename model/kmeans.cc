@@ -20,7 +20,7 @@ double uniform01(uint64_t& s) { return static_cast<double>(splitmix(s) >> 11) * 
 torch::Tensor sq_distances(const torch::Tensor& x, const torch::Tensor& c) {
   const torch::Tensor xn = x.pow(2).sum(1, true);
   const torch::Tensor cn = c.pow(2).sum(1).unsqueeze(0);
-  return torch::addmm(xn + cn, x, c.t(), 1.0, -2.0).clamp_min_(0.0);
+  return (xn + cn).addmm_(x, c.t(), 1.0, -2.0).clamp_min_(0.0);  // in place: no [rows, k] copy
 }
 
 // Index drawn with probability proportional to weights (float64, summing to total > 0).

@@ -10,9 +10,44 @@ torch::nn::Sequential mlp(const std::vector<int64_t>& dims) {
   torch::nn::Sequential s;
   for (size_t i = 0; i + 1 < dims.size(); ++i) {
     s->push_back(torch::nn::Linear(dims[i], dims[i + 1]));
-    if (i + 2 < dims.size()) s->push_back(torch::nn::ReLU());
+    // In place: the Linear's output is not needed by its own backward, and ReLU's backward
+    // reads only its result, so this saves an [n, width] buffer per hidden layer.
+    if (i + 2 < dims.size()) s->push_back(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
   }
   return s;
+}
+
+// Σ (a − b)² with mse_loss's fused kernels, as an autograd function so that the backward writes
+// the gradient into an uninitialised buffer: ATen's mse_loss_backward first zero-fills one
+// (an extra pass over [n, d_in] for the reconstruction) and then overwrites every element.
+// Values and gradients are bit-identical to (a − b).pow(2).sum(): the square is x·x either way and
+// the gradient is (2(a − b))·g, with −(2(a − b)g) = 2(b − a)g exactly for b.
+struct SquaredErrorSum : torch::autograd::Function<SquaredErrorSum> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& a,
+                               const torch::Tensor& b) {
+    ctx->save_for_backward({a, b});
+    return torch::mse_loss(a, b, at::Reduction::Sum);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor& a = saved[0];
+    const torch::Tensor& b = saved[1];
+    torch::Tensor ga, gb;
+    if (ctx->needs_input_grad(0)) {
+      ga = torch::empty_like(a, at::MemoryFormat::Contiguous);
+      at::mse_loss_backward_out(ga, grads[0], a, b, at::Reduction::Sum);
+    }
+    if (ctx->needs_input_grad(1)) {
+      gb = torch::empty_like(b, at::MemoryFormat::Contiguous);
+      at::mse_loss_backward_out(gb, grads[0], b, a, at::Reduction::Sum);
+    }
+    return {ga, gb};
+  }
+};
+
+torch::Tensor squared_error_sum(const torch::Tensor& a, const torch::Tensor& b) {
+  return SquaredErrorSum::apply(a, b);
 }
 
 }  // namespace
@@ -21,7 +56,8 @@ torch::Tensor code_distances(const torch::Tensor& r, const torch::Tensor& c) {
   torch::NoGradGuard no_grad;
   const torch::Tensor rn = r.pow(2).sum(1, true);
   const torch::Tensor cn = c.pow(2).sum(1).unsqueeze(0);
-  return torch::addmm(rn + cn, r, c.t(), 1.0, -2.0).clamp_min_(0.0);
+  // In place on ‖r‖² + ‖c‖²: the same GEMM as addmm(rn + cn, …) without copying its [n, K] input.
+  return (rn + cn).addmm_(r, c.t(), 1.0, -2.0).clamp_min_(0.0);
 }
 
 RQVAEImpl::RQVAEImpl(RQVAEOptions options) : options_(std::move(options)) {
@@ -68,7 +104,7 @@ RQVAEOutput RQVAEImpl::forward(const torch::Tensor& x) {
   const bool want_ema = o.ema() && is_training();
   const torch::Tensor z = encode(x);
   torch::Tensor r = z;
-  torch::Tensor q = torch::zeros_like(z);
+  torch::Tensor q = torch::zeros_like(z, z.options().requires_grad(false));
   torch::Tensor quant = torch::zeros({}, x.options());
   std::vector<torch::Tensor> codes;
   RQVAEOutput out;
@@ -76,23 +112,29 @@ RQVAEOutput RQVAEImpl::forward(const torch::Tensor& x) {
     out.ema_counts = torch::zeros({L, K}, x.options());
     out.ema_sums = torch::zeros({L, K, o.latent_dim()}, x.options());
   }
+  // Σ‖a − b‖² terms: one fused kernel forward and one backward instead of sub / pow / sum and
+  // their three backward nodes (same values and gradients; see SquaredErrorSum).
+  const auto sq_sum = squared_error_sum;
   for (int64_t l = 0; l < L; ++l) {
     const torch::Tensor book = codebooks_[l];
-    const torch::Tensor idx = std::get<1>(code_distances(r.detach(), book.detach()).min(1));
+    const torch::Tensor rd = r.detach();
+    const torch::Tensor idx = std::get<1>(code_distances(rd, book.detach()).min(1));
     const torch::Tensor c = book.index_select(0, idx);
-    const torch::Tensor commit = (r - c.detach()).pow(2).sum();
+    const torch::Tensor cd = c.detach();
+    const torch::Tensor commit = sq_sum(r, cd);
     if (o.ema()) {
       quant = quant + o.beta() * commit;
     } else {
-      quant = quant + (r.detach() - c).pow(2).sum() + o.beta() * commit;
+      quant = quant + sq_sum(c, rd) + o.beta() * commit;
     }
     if (want_ema) {
       torch::NoGradGuard no_grad;
       out.ema_counts[l].index_add_(0, idx, torch::ones({n}, x.options()));
-      out.ema_sums[l].index_add_(0, idx, r.detach());
+      out.ema_sums[l].index_add_(0, idx, rd);
     }
     codes.push_back(idx);
-    q = q + c;
+    // Σc only reaches the decoder detached (below), so it is summed without a graph.
+    q.add_(cd);
     r = r - c;
   }
   // Straight-through: forward value Σc, gradient of the decoder input passed to z unchanged.
@@ -100,7 +142,7 @@ RQVAEOutput RQVAEImpl::forward(const torch::Tensor& x) {
   const torch::Tensor zq = z + (q - z).detach();
   out.reconstruction = decode(zq);
   out.codes = torch::stack(codes, 1);
-  out.recon_loss_sum = (out.reconstruction - x).pow(2).sum();
+  out.recon_loss_sum = sq_sum(out.reconstruction, x);
   out.quant_loss_sum = quant / static_cast<double>(L);
   return out;
 }
