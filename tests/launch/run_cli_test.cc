@@ -51,11 +51,14 @@ class RunCli : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     config_ = (dir_ / "tiny.yaml").string();
+    // One intra-op thread: CTest runs tests in parallel, and spinning OpenMP threads of two
+    // processes on two cores slow each other down by orders of magnitude.
     std::ofstream(config_) << "run: { name: tiny, dir: " << (dir_ / "runs").string() << " }\n"
+                           << "dist: { threads: 1 }\n"
                            << "ingest:\n  format: synth\n  synth: { users: 200, items: 60, seed: 3 }\n"
                            << "sasrec:\n  hidden: 16\n  max_len: 20\n"
                            << "  train: { epochs: 2, global_batch_size: 64, log_every: 1 }\n"
-                           << "rqvae:\n  codebook_size: 8\n"
+                           << "rqvae:\n  codebook_size: 8\n  train: { epochs: 300 }\n"
                            << "align:\n  prompt_template: \"{instruction}\\n\"\n"
                            << "  model: { hidden: 32, layers: 1, heads: 2, kv_heads: 1, intermediate: 64 }\n"
                            << "  tokenizer: { vocab_size: 400 }\n  valid: { users: 20, num_beams: 10 }\n"
