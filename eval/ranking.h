@@ -27,6 +27,7 @@ namespace grec::eval {
 struct RankingCase {
   std::vector<int64_t> history;  // item ids (0-based), chronological; the model's input
   int64_t target = 0;            // item id (0-based) to rank
+  int64_t user = -1;             // the user the case belongs to (-1 when not from a dataset)
 };
 
 struct RankingOptions {

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "eval/split_cases.h"
 #include "train/stage.h"
 
 namespace grec::train {
@@ -61,14 +62,9 @@ std::vector<int64_t> encode_prompt(const tok::TextTokenizer& tokenizer, const st
 PromptCases seqrec_cases(const ItemIndex& index, const tok::TextTokenizer& tokenizer,
                          const data::InstructionOptions& options, const std::string& split,
                          int64_t max_len, int64_t max_users, uint64_t seed) {
-  GREC_CHECK(split == "valid" || split == "test", "unknown split '{}'", split);
   const data::Dataset& d = index.dataset;
   std::vector<int64_t> users;
-  for (int64_t u = 0; u < d.num_users(); ++u) {
-    const int64_t end = split == "valid" ? d.train_end[u] : d.valid_end[u];
-    const int64_t split_end = split == "valid" ? d.valid_end[u] : d.length(u);
-    if (end >= 1 && end < split_end) users.push_back(u);
-  }
+  for (const eval::RankingCase& c : eval::split_cases(d, split)) users.push_back(c.user);
   if (max_users > 0 && static_cast<int64_t>(users.size()) > max_users) {
     std::mt19937_64 rng(seed);
     std::shuffle(users.begin(), users.end(), rng);

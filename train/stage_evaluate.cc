@@ -20,6 +20,7 @@
 #include "dist/communicator.h"
 #include "eval/generative.h"
 #include "eval/ranking.h"
+#include "eval/split_cases.h"
 #include "model/causal_lm.h"
 #include "tokenizer/vocab_extension.h"
 #include "train/align_setup.h"
@@ -37,23 +38,14 @@ void declare_evaluate(ConfigSchema& s) {
   s.add_string_list("evaluate.splits", {"valid", "test"}, "splits to evaluate");
 }
 
-// Popularity: items by their count in the training parts (no held-out item is counted).
+// Popularity on the users of `cases` (their histories are not needed to rank by popularity).
 nlohmann::json popularity(const ItemIndex& index, const PromptCases& cases,
                           const std::vector<int64_t>& ks, dist::Communicator& comm) {
-  const data::Dataset& d = index.dataset;
-  std::vector<float> counts(static_cast<size_t>(d.num_items()), 0.0f);
-  for (int64_t u = 0; u < d.num_users(); ++u) {
-    for (int64_t p = 0; p < d.train_end[u]; ++p) counts[d.sequence(u)[p]] += 1.0f;
-  }
-  const torch::Tensor pop = torch::tensor(counts);
   std::vector<eval::RankingCase> rc(cases.targets.size());
   for (size_t i = 0; i < rc.size(); ++i) rc[i].target = cases.targets[i];
   eval::RankingOptions ro;
   ro.ks = ks;
-  auto scorer = [&](const std::vector<const eval::RankingCase*>& batch) {
-    return pop.unsqueeze(0).expand({static_cast<int64_t>(batch.size()), pop.size(0)});
-  };
-  return eval::full_ranking(rc, scorer, ro, &comm);
+  return eval::popularity_ranking(index.dataset, rc, ro, &comm);
 }
 
 std::string metric_cell(const nlohmann::json& m, const std::string& key) {

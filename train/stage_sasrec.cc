@@ -19,6 +19,7 @@
 #include "dist/communicator.h"
 #include "dist/sampler.h"
 #include "eval/ranking.h"
+#include "eval/split_cases.h"
 #include "model/sasrec.h"
 #include "model/sasrec_loss.h"
 #include "train/stage_list.h"
@@ -83,8 +84,8 @@ class SASRecTask : public TrainTask {
                                .init(config.get_string("sasrec.init")));
     users_ = data::sasrec_train_users(dataset);
     if (users_.empty()) user_error("sasrec: no user has two or more training items in the dataset");
-    valid_ = cases("valid");
-    test_ = cases("test");
+    valid_ = eval::split_cases(dataset, "valid");
+    test_ = eval::split_cases(dataset, "test");
   }
 
   torch::nn::Module& module() override { return *model_; }
@@ -144,36 +145,12 @@ class SASRecTask : public TrainTask {
 
   bool mask_history() const { return ranking_.mask_history; }
 
-  // The popularity baseline on the same cases: items scored by their count in the training
-  // parts of all sequences (no valid/test item is counted).
+  // The popularity baseline on the same cases.
   nlohmann::json evaluate_popularity(const std::string& split) {
-    std::vector<float> counts(static_cast<size_t>(data_.num_items()), 0.0f);
-    for (int64_t u = 0; u < data_.num_users(); ++u) {
-      for (int64_t p = 0; p < data_.train_end[u]; ++p) counts[data_.sequence(u)[p]] += 1.0f;
-    }
-    const torch::Tensor pop = torch::tensor(counts);
-    auto scorer = [&](const std::vector<const eval::RankingCase*>& batch) {
-      return pop.unsqueeze(0).expand({static_cast<int64_t>(batch.size()), pop.size(0)});
-    };
-    return eval::full_ranking(split == "valid" ? valid_ : test_, scorer, ranking_, &comm_);
+    return eval::popularity_ranking(data_, split == "valid" ? valid_ : test_, ranking_, &comm_);
   }
 
  private:
-  std::vector<eval::RankingCase> cases(const std::string& split) const {
-    std::vector<eval::RankingCase> out;
-    for (int64_t u = 0; u < data_.num_users(); ++u) {
-      const int64_t end = split == "valid" ? data_.train_end[u] : data_.valid_end[u];
-      // A user needs a history and a held-out item of this split.
-      const int64_t split_end = split == "valid" ? data_.valid_end[u] : data_.length(u);
-      if (end < 1 || end >= split_end) continue;
-      eval::RankingCase c;
-      c.history.assign(data_.sequence(u), data_.sequence(u) + end);
-      c.target = data_.sequence(u)[end];
-      out.push_back(std::move(c));
-    }
-    return out;
-  }
-
   const data::Dataset& data_;
   dist::Communicator& comm_;
   uint64_t seed_;
