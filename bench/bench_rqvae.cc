@@ -1,6 +1,7 @@
-// RQ-VAE benchmark, one JSON object per line on stdout: epoch time of grec's RQ-VAE (forward,
-// backward, grad clip, AdamW step over every batch of an epoch) vs bench/rqvae_reference.py run
-// as a subprocess on the same data, batches, model and threads; plus k-means initialisation time.
+// RQ-VAE benchmark, one JSON object per line on stdout: epoch time of grec's RQ-VAE training as
+// stage rqvae runs it (RQVAETask under the Trainer: forward, backward, gradient sync, clipping,
+// the fused AdamW step) vs bench/rqvae_reference.py run as a subprocess on the same data, batch
+// size, model and threads; plus k-means initialisation time.
 //
 //   bench_rqvae --mode quality --dataset dataset.h5 [--codes 32] [--epochs 1000]
 //       TF-IDF item embeddings (title, categories, genres, description; 128-d) → RQ-VAE trained
@@ -9,7 +10,8 @@
 //       dataset has planted topics.
 //   bench_rqvae [--items 8192] [--dim 768] [--hidden 512,256,128] [--levels 3] [--codes 256]
 //               [--batch 1024] [--epochs 3] [--threads 1] [--python /usr/bin/python3]
-//               [--profile trace.json]   (chrome trace of grec's last epoch, per-op times)
+//               [--unfused]              (torch::optim::AdamW instead of grec's fused AdamW)
+//               [--profile trace.json]   (chrome trace of grec's training, per-op times)
 //
 // The data is seeded Gaussian mixtures (topics) written to a raw float32 file both sides read.
 #include <algorithm>
@@ -54,7 +56,8 @@ std::string run_capture(const std::string& cmd) {
 }
 
 int quality(const std::string& dataset_path, int64_t codes, int64_t levels, int64_t epochs,
-            int64_t dim, const std::string& svd, const std::string& run_dir) {
+            int64_t dim, const std::string& svd, const std::string& run_dir,
+            const std::string& precision) {
   namespace gt = grec::train;
   const grec::data::Dataset ds = grec::data::read_dataset(dataset_path);
   grec::data::TfidfOptions to;
@@ -73,6 +76,7 @@ int quality(const std::string& dataset_path, int64_t codes, int64_t levels, int6
   o.global_batch_size = std::min<int64_t>(1024, n);
   o.epochs = epochs;
   o.grad_clip = 1.0;
+  o.precision = precision;
   o.warmup_steps = 0.02;
   o.checkpoint_every = 0;
   o.resume = "never";
@@ -94,6 +98,7 @@ int quality(const std::string& dataset_path, int64_t codes, int64_t levels, int6
   const torch::Tensor fin = grec::tok::resolve_collisions(q.codes, q.last_distances, co, &cs);
   nlohmann::json r = {{"bench", "rqvae_quality"}, {"dataset", dataset_path}, {"items", n},
                       {"levels", levels}, {"codes", codes}, {"epochs", epochs},
+                      {"precision", precision},
                       {"best_step", fit.best_step}, {"train_s", seconds_since(t0)},
                       {"kmeans_init_s", task.kmeans_seconds()},
                       {"reseeded_codes", task.reseeded_codes()},
@@ -136,8 +141,9 @@ int main(int argc, char** argv) {
   CLI::App app{"RQ-VAE epoch time: grec vs plain PyTorch"};
   int64_t items = 8192, dim = 768, levels = 3, codes = 256, batch = 1024, epochs = 3, threads = 1,
           latent = 32, kmeans_iters = 20;
-  std::string hidden = "512,256,128", python = "/usr/bin/python3";
-  bool skip_reference = false;
+  std::string hidden = "512,256,128", python = "/usr/bin/python3", precision = "fp32",
+              ref_precision = "fp32";
+  bool skip_reference = false, unfused = false;
   std::string profile_path;
   std::string mode = "speed", dataset, tfidf_method = "projection", run_dir = "/tmp/grec_bench_rqvae_run";
   int64_t tfidf_dim = 128;
@@ -158,10 +164,13 @@ int main(int argc, char** argv) {
   app.add_option("--kmeans-iters", kmeans_iters);
   app.add_option("--python", python);
   app.add_flag("--skip-reference", skip_reference);
-  app.add_option("--profile", profile_path, "write a chrome trace of the last epoch's ops here");
+  app.add_option("--precision", precision, "grec: fp32 | bf16 (MLPs under autocast)");
+  app.add_option("--ref-precision", ref_precision, "reference: fp32 | bf16");
+  app.add_flag("--unfused", unfused, "grec with torch::optim::AdamW instead of the fused AdamW");
+  app.add_option("--profile", profile_path, "write a chrome trace of the training ops here");
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(static_cast<int>(threads));
-  if (mode == "quality") return quality(dataset, codes, levels, epochs, tfidf_dim, tfidf_method, run_dir);
+  if (mode == "quality") return quality(dataset, codes, levels, epochs, tfidf_dim, tfidf_method, run_dir, precision);
 
   // Data: 64 topic centres + noise, L2-normalised like text embeddings.
   torch::manual_seed(1);
@@ -180,54 +189,72 @@ int main(int argc, char** argv) {
     std::string t;
     while (std::getline(ss, t, ',')) if (!t.empty()) hid.push_back(std::stoll(t));
   }
-  // The same permutation the reference uses is not needed bit-for-bit: both walk contiguous
-  // blocks of a fixed permutation, so batch sizes and counts match.
-  std::vector<int64_t> perm(items);
-  std::iota(perm.begin(), perm.end(), 0);
-  std::shuffle(perm.begin(), perm.end(), std::mt19937_64(0));
-  const torch::Tensor permt = torch::tensor(perm, torch::kLong);
-
+  // grec's side is what `grec run` executes: RQVAETask under the Trainer (sampler, GradSync,
+  // clipping, the configured optimizer), one log line per epoch; epoch time from its samples/s.
+  namespace gt = grec::train;
+  auto comm = grec::dist::make_communicator(torch::kCPU);
+  gt::TrainOptions o;
+  o.optimizer = "adamw";
+  o.fused = !unfused;
+  o.precision = precision;
+  o.lr = 1e-3;
+  o.weight_decay = 1e-4;
+  o.decay_exclude = false;
+  o.global_batch_size = batch;
+  o.epochs = epochs + 1;  // epoch 0 is warm-up, as in the reference
+  o.grad_clip = 1.0;
+  o.checkpoint_every = 0;
+  o.resume = "never";
+  const int64_t steps_per_epoch = (items + batch - 1) / batch;
+  o.log_every = steps_per_epoch;
+  o.eval_every = steps_per_epoch * o.epochs;
+  gt::RQVAETaskOptions to;
+  to.global_batch_size = batch;
+  to.kmeans_iters = kmeans_iters;
+  to.dead_code_reseed = false;  // the reference has none
   torch::manual_seed(0);
-  grec::model::RQVAE model(grec::model::RQVAEOptions(dim).encoder_dims(hid).latent_dim(latent)
-                               .levels(levels).codebook_size(codes));
-  auto t0 = Clock::now();
-  model->init_codebooks_kmeans(x.index_select(0, permt.slice(0, 0, batch)), kmeans_iters, 0);
-  const double kmeans_s = seconds_since(t0);
-
-  torch::optim::AdamW opt(model->parameters(),
-                          torch::optim::AdamWOptions(1e-3).weight_decay(1e-4));
+  gt::RQVAETask task(x, grec::model::RQVAEOptions(dim).encoder_dims(hid).latent_dim(latent)
+                            .levels(levels).codebook_size(codes), to, *comm);
+  const std::string metrics_path = data_path + ".metrics.jsonl";
   std::vector<double> times;
   double last_loss = 0;
-  for (int64_t e = 0; e <= epochs; ++e) {
+  {
+    grec::MetricsWriter metrics(metrics_path);
+    gt::Trainer trainer(o, "rqvae", grec::RunDir(run_dir), *comm, metrics, "bench");
     std::unique_ptr<torch::autograd::profiler::RecordProfile> prof;
-    if (!profile_path.empty() && e == epochs) {
+    if (!profile_path.empty()) {
       prof = std::make_unique<torch::autograd::profiler::RecordProfile>(profile_path);
     }
-    t0 = Clock::now();
-    for (int64_t s = 0; s < items; s += batch) {
-      const torch::Tensor idx = permt.slice(0, s, std::min(items, s + batch));
-      const grec::model::RQVAEOutput out = model->forward(x.index_select(0, idx));
-      // Gradients reset to none, as the Trainer does (trainer.cc) and as the reference does
-      // (zero_grad(set_to_none=True)); LibTorch 1.13's zero_grad() zero-fills instead, which
-      // costs a fill plus an accumulate per parameter that neither side really has.
-      for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
-      const torch::Tensor loss = out.loss_sum() / static_cast<double>(idx.size(0));
-      loss.backward();
-      torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
-      opt.step();
-      last_loss = loss.item<double>();
-    }
-    if (e > 0) times.push_back(seconds_since(t0));
+    trainer.fit(task);
   }
+  {
+    std::ifstream in(metrics_path);
+    std::string line;
+    int64_t epoch_lines = 0;
+    while (std::getline(in, line)) {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (!j.contains("samples_per_s")) continue;
+      if (epoch_lines++ > 0) times.push_back(static_cast<double>(items) / j["samples_per_s"].get<double>());
+      last_loss = j["loss"].get<double>();
+    }
+  }
+  std::remove(metrics_path.c_str());
+  if (times.empty()) {
+    std::cerr << "bench_rqvae: the trainer logged no epochs\n";
+    return 1;
+  }
+  const double kmeans_s = task.kmeans_seconds();
   const double grec_epoch = *std::min_element(times.begin(), times.end());
   nlohmann::json g = {{"impl", "grec"}, {"epoch_s", grec_epoch},
                       {"epoch_s_mean", std::accumulate(times.begin(), times.end(), 0.0) / times.size()},
-                      {"kmeans_init_s", kmeans_s}, {"final_loss", last_loss}};
+                      {"kmeans_init_s", kmeans_s}, {"final_loss", last_loss},
+                      {"optimizer", o.fused ? "fused adamw" : "torch::optim::AdamW"}};
   std::cout << g.dump() << std::endl;
 
   nlohmann::json result = {{"bench", "rqvae_epoch"}, {"items", items}, {"dim", dim},
                            {"hidden", hid}, {"latent", latent}, {"levels", levels},
                            {"codes", codes}, {"batch", batch}, {"threads", threads},
+                           {"precision", precision}, {"reference_precision", ref_precision},
                            {"grec_epoch_s", grec_epoch}, {"grec_kmeans_init_s", kmeans_s}};
   if (!skip_reference) {
     std::ostringstream cmd;
@@ -235,7 +262,7 @@ int main(int argc, char** argv) {
         << " --items " << items << " --dim " << dim << " --hidden " << hidden << " --latent "
         << latent << " --levels " << levels << " --codes " << codes << " --batch " << batch
         << " --epochs " << epochs << " --threads " << threads << " --kmeans_iters "
-        << kmeans_iters;
+        << kmeans_iters << " --precision " << ref_precision;
     const std::string out = run_capture(cmd.str());
     try {
       const nlohmann::json ref = nlohmann::json::parse(out.substr(out.find('{')));

@@ -6,7 +6,7 @@ mirrored decoder, straight-through estimator, loss = sum-over-dims reconstructio
 levels of codebook + beta * commitment, summed over the batch and divided by the batch size),
 written the usual way (nearest code by torch.cdist, F.mse_loss style sums). Same data (raw
 float32 file written by bench_rqvae), same batches (contiguous blocks of a fixed permutation),
-AdamW + grad clip 1.0, same threads. Also times a k-means++ initialisation of every level on the
+AdamW + grad clip 1.0, same threads, fp32 or bf16 autocast for the MLPs. Also times a k-means++ initialisation of every level on the
 first batch. Prints one JSON line.
 """
 import argparse
@@ -36,8 +36,13 @@ class RQVAE(nn.Module):
         self.codebooks = nn.Parameter(torch.empty(levels, k, latent).uniform_(-1 / k, 1 / k))
         self.levels, self.beta = levels, beta
 
-    def forward(self, x):
-        z = self.encoder(x)
+    def forward(self, x, bf16=False):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            z = self.encoder(x).float()
+        return self.quantise_decode(x, z, bf16)
+
+    def quantise_decode(self, x, z, bf16):
+        # Quantisation in fp32 (autocast off), as grec does; the MLPs follow `bf16`.
         r, q, quant = z, torch.zeros_like(z), 0.0
         codes = []
         for l in range(self.levels):
@@ -49,7 +54,8 @@ class RQVAE(nn.Module):
             q = q + c
             r = r - c
         zq = z + (q - z).detach()
-        out = self.decoder(zq)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = self.decoder(zq).float()
         recon = ((out - x) ** 2).sum()
         return recon + quant / self.levels, torch.stack(codes, 1)
 
@@ -88,6 +94,8 @@ def main():
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--kmeans_iters", type=int, default=20)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: encoder/decoder under CPU autocast, quantisation in fp32")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -111,7 +119,7 @@ def main():
         t0 = time.perf_counter()
         for s in range(0, a.items, a.batch):
             idx = perm[s : s + a.batch]
-            loss, _ = model(x[idx])
+            loss, _ = model(x[idx], a.precision == "bf16")
             opt.zero_grad(set_to_none=True)
             (loss / idx.numel()).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -119,7 +127,8 @@ def main():
         if epoch > 0:
             times.append(time.perf_counter() - t0)
     print(json.dumps({"impl": "pytorch", "epoch_s": min(times), "epoch_s_mean": sum(times) / len(times),
-                      "kmeans_init_s": kmeans_s, "torch": torch.__version__}))
+                      "kmeans_init_s": kmeans_s, "precision": a.precision,
+                      "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 #include "dist/grad_sync.h"
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <map>
 #include <set>
@@ -137,27 +138,60 @@ void GradSync::zero_grads() {
   }
 }
 
+namespace {
+
+// Σ‖t‖² of `tensors` as one host value: one reduction kernel per tensor, one device→host copy.
+// Norms are taken in the tensors' precision and redone in double when that overflows, so the
+// result is infinite or NaN exactly when some element is (float32 squares cannot overflow double).
+double squared_norm(const std::vector<torch::Tensor>& tensors, bool in_double = false) {
+  std::vector<torch::Tensor> norms;
+  norms.reserve(tensors.size());
+  for (const torch::Tensor& t : tensors) {
+    if (!t.defined() || t.numel() == 0) continue;
+    norms.push_back((in_double ? t.to(torch::kDouble).norm() : t.norm().to(torch::kDouble)).reshape({1}));
+  }
+  if (norms.empty()) return 0.0;
+  const double sq = torch::cat(norms).square().sum().item<double>();
+  return std::isfinite(sq) || in_double ? sq : squared_norm(tensors, true);
+}
+
+}  // namespace
+
 bool GradSync::reduce(ReduceOp op) {
   torch::NoGradGuard no_grad;
+  reduced_sq_norm_.reset();
   int64_t missing = -1;
   std::vector<char> used(params_.size(), 0);
+  std::vector<torch::Tensor> grads;
   for (size_t i = 0; i < params_.size(); ++i) {
     used[i] = params_[i].tensor.grad().defined();
+    if (used[i]) grads.push_back(params_[i].tensor.grad());
     if (!used[i] && !params_[i].may_be_unused && missing < 0) missing = static_cast<int64_t>(i);
   }
-  // Flatten (a missing gradient counts as zero) and look for NaN/Inf in this rank's gradients.
+  // One rank: the reduction is the identity (sum or mean of one), so the gradients stay where
+  // they are; their norm, needed for the finiteness test, is also the norm clip() wants.
+  const bool single = comm_.world() == 1 && (op == ReduceOp::kSum || op == ReduceOp::kAvg);
   bool nonfinite = false;
-  for (Bucket& b : buckets_) {
-    for (size_t k = 0; k < b.params.size(); ++k) {
-      const Param& p = params_[static_cast<size_t>(b.params[k])];
-      torch::Tensor dst = b.flat.narrow(0, b.offsets[k], p.tensor.numel());
-      if (used[static_cast<size_t>(b.params[k])]) {
-        dst.copy_(p.tensor.grad().reshape({-1}));
-      } else {
-        dst.zero_();
+  if (single) {
+    const double sq = squared_norm(grads);
+    nonfinite = !std::isfinite(sq);
+    if (!nonfinite) reduced_sq_norm_ = sq;
+  } else {
+    // Flatten (a missing gradient counts as zero) and look for NaN/Inf in this rank's gradients.
+    std::vector<torch::Tensor> flats;
+    for (Bucket& b : buckets_) {
+      for (size_t k = 0; k < b.params.size(); ++k) {
+        const Param& p = params_[static_cast<size_t>(b.params[k])];
+        torch::Tensor dst = b.flat.narrow(0, b.offsets[k], p.tensor.numel());
+        if (used[static_cast<size_t>(b.params[k])]) {
+          dst.copy_(p.tensor.grad().reshape({-1}));
+        } else {
+          dst.zero_();
+        }
       }
+      if (b.flat.is_floating_point()) flats.push_back(b.flat);
     }
-    if (b.flat.is_floating_point() && !torch::isfinite(b.flat).all().item<bool>()) nonfinite = true;
+    nonfinite = !std::isfinite(squared_norm(flats));
   }
   // One small collective agrees on every flag, so all ranks take the same branch below.
   torch::Tensor flags =
@@ -194,15 +228,21 @@ bool GradSync::reduce(ReduceOp op) {
     }
     GREC_WARN("non-finite gradient (NaN/Inf) in step {} {}; skipping the step", comm_.step(), where);
     zero_grads();
+    reduced_sq_norm_.reset();
     return false;
   }
+  if (single) return true;
 
+  std::vector<torch::Tensor> flats;
   for (size_t i = 0; i < buckets_.size(); ++i) {
     const auto t1 = Clock::now();
     comm_.name_next(fmt::format("allreduce bucket {}", i));
     comm_.allreduce(buckets_[i].flat, op);
     comm_seconds_ += std::chrono::duration<double>(Clock::now() - t1).count();
+    if (buckets_[i].flat.is_floating_point()) flats.push_back(buckets_[i].flat);
   }
+  // The reduced buckets hold every gradient (zeros for the unused): their norm is the global one.
+  reduced_sq_norm_ = squared_norm(flats);
   std::vector<char> used_anywhere(params_.size(), 1);
   for (size_t k = 0; k < unused_allowed_.size(); ++k) {
     used_anywhere[static_cast<size_t>(unused_allowed_[k])] = agreed[static_cast<int64_t>(k) + 2] > 0;
@@ -222,21 +262,33 @@ bool GradSync::reduce(ReduceOp op) {
   return true;
 }
 
-double GradSync::clip(double max_norm) {
+double GradSync::grad_norm() {
+  if (!reduced_sq_norm_) {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : params_) grads.push_back(p.tensor.grad());
+    reduced_sq_norm_ = squared_norm(grads);
+  }
+  return std::sqrt(*reduced_sq_norm_);
+}
+
+double clip_coefficient(double norm, double max_norm) {
+  // Same coefficient as torch.nn.utils.clip_grad_norm_.
+  return max_norm > 0 && norm > max_norm ? max_norm / (norm + 1e-6) : 1.0;
+}
+
+void GradSync::scale_grads(double factor) {
   torch::NoGradGuard no_grad;
-  double sq = 0.0;
-  for (const auto& p : params_) {
-    const torch::Tensor& g = p.tensor.grad();
-    if (g.defined()) sq += g.to(torch::kDouble).square().sum().item<double>();
+  for (auto& p : params_) {
+    if (p.tensor.grad().defined()) p.tensor.mutable_grad().mul_(factor);
   }
-  const double norm = std::sqrt(sq);
-  if (max_norm > 0 && norm > max_norm) {
-    // Same coefficient as torch.nn.utils.clip_grad_norm_.
-    const double coef = max_norm / (norm + 1e-6);
-    for (auto& p : params_) {
-      if (p.tensor.grad().defined()) p.tensor.mutable_grad().mul_(coef);
-    }
-  }
+  reduced_sq_norm_.reset();
+}
+
+double GradSync::clip(double max_norm) {
+  const double norm = grad_norm();
+  const double coef = clip_coefficient(norm, max_norm);
+  if (coef != 1.0) scale_grads(coef);
   return norm;
 }
 

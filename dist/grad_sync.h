@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,11 @@ class GradSync {
   // After the last micro-step's backward. Returns false when the step must be skipped (grads then
   // zeroed). A parameter allowed to go unused that got no gradient on any rank keeps no gradient.
   bool reduce(ReduceOp op = ReduceOp::kAvg);
+  // Global L2 norm of the gradients: the one reduce() measured on the reduced gradients (kept
+  // until scale_grads/clip/reduce change them; gradients changed elsewhere in between are not
+  // seen), else computed now.
+  double grad_norm();
+  void scale_grads(double factor);
   double clip(double max_norm);  // global L2 norm before clipping; clips when max_norm > 0
   int64_t num_buckets() const { return static_cast<int64_t>(buckets_.size()); }
   double comm_seconds() const { return comm_seconds_; }
@@ -61,6 +67,11 @@ class GradSync {
   std::vector<Bucket> buckets_;
   std::vector<int64_t> unused_allowed_;  // indices of params that may be unused
   double comm_seconds_ = 0.0;
+  std::optional<double> reduced_sq_norm_;  // Σ‖grad‖² after the last reduce(), see grad_norm()
 };
+
+// The factor clip(max_norm) multiplies the gradients by: max_norm / (norm + 1e-6) when
+// max_norm > 0 and norm > max_norm, else 1 (torch.nn.utils.clip_grad_norm_'s coefficient).
+double clip_coefficient(double norm, double max_norm);
 
 }  // namespace grec::dist

@@ -3,6 +3,10 @@
 
 #include "model/kmeans.h"
 
+#include <optional>
+
+#include <c10/core/impl/LocalDispatchKeySet.h>
+
 namespace grec::model {
 namespace {
 
@@ -102,7 +106,13 @@ RQVAEOutput RQVAEImpl::forward(const torch::Tensor& x) {
               o.input_dim(), "], got ", x.sizes());
   const int64_t n = x.size(0), L = o.levels(), K = o.codebook_size();
   const bool want_ema = o.ema() && is_training();
-  const torch::Tensor z = encode(x);
+  // Under autocast (bf16 training) the encoder and decoder MLPs run in bf16, but quantisation stays
+  // fp32: nearest-code search decides discrete codes (bf16 distances would flip near-ties) and the
+  // codebook losses are small differences of nearby vectors.
+  std::optional<c10::impl::ExcludeDispatchKeyGuard> fp32;
+  const torch::Tensor z_mixed = encode(x);
+  fp32.emplace(c10::autocast_dispatch_keyset);
+  const torch::Tensor z = z_mixed.to(torch::kFloat);  // no-op without autocast
   torch::Tensor r = z;
   torch::Tensor q = torch::zeros_like(z, z.options().requires_grad(false));
   torch::Tensor quant = torch::zeros({}, x.options());
@@ -140,7 +150,8 @@ RQVAEOutput RQVAEImpl::forward(const torch::Tensor& x) {
   // Straight-through: forward value Σc, gradient of the decoder input passed to z unchanged.
   // The codebook terms above are what trains the codes (their gradient does not go via q).
   const torch::Tensor zq = z + (q - z).detach();
-  out.reconstruction = decode(zq);
+  fp32.reset();
+  out.reconstruction = decode(zq).to(torch::kFloat);
   out.codes = torch::stack(codes, 1);
   out.recon_loss_sum = sq_sum(out.reconstruction, x);
   out.quant_loss_sum = quant / static_cast<double>(L);
@@ -151,6 +162,10 @@ Quantized RQVAEImpl::quantize(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 2 && x.size(1) == options_.input_dim(), "RQ-VAE: input must be [n, ",
               options_.input_dim(), "], got ", x.sizes());
   torch::NoGradGuard no_grad;
+  // All fp32, even inside an autocast scope: besides precision, autocast would cache bf16 copies
+  // of the weights made here without autograd history, and a later forward() in the same scope
+  // would train through them without gradients reaching the weights.
+  c10::impl::ExcludeDispatchKeyGuard fp32(c10::autocast_dispatch_keyset);
   Quantized out;
   torch::Tensor r = encode(x);
   std::vector<torch::Tensor> codes, residuals;
@@ -170,6 +185,7 @@ Quantized RQVAEImpl::quantize(const torch::Tensor& x) {
 
 void RQVAEImpl::init_codebooks_kmeans(const torch::Tensor& x, int64_t iters, uint64_t seed) {
   torch::NoGradGuard no_grad;
+  c10::impl::ExcludeDispatchKeyGuard fp32(c10::autocast_dispatch_keyset);  // as in quantize()
   torch::Tensor r = encode(x);
   for (int64_t l = 0; l < options_.levels(); ++l) {
     KMeansOptions ko;

@@ -6,6 +6,8 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "train/fused_adamw.h"
+#include "train/optim_state_key.h"
 
 namespace grec::train {
 
@@ -20,18 +22,6 @@ bool no_decay_module(const torch::nn::Module& m) {
          dynamic_cast<const torch::nn::GroupNormImpl*>(&m) ||
          dynamic_cast<const torch::nn::BatchNorm1dImpl*>(&m) ||
          dynamic_cast<const torch::nn::BatchNorm2dImpl*>(&m);
-}
-
-// The key torch::optim uses for a parameter's state: a string of the TensorImpl address in
-// LibTorch 1.x/2.0-2.3, the address itself in later versions.
-template <typename Map>
-typename Map::key_type state_key(const torch::Tensor& p) {
-  using Key = typename Map::key_type;
-  if constexpr (std::is_same_v<Key, std::string>) {
-    return c10::guts::to_string(p.unsafeGetTensorImpl());
-  } else {
-    return static_cast<Key>(p.unsafeGetTensorImpl());
-  }
 }
 
 std::string kind_of(torch::optim::Optimizer& o) {
@@ -101,8 +91,10 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& modul
   if (!g.decay.empty()) groups.emplace_back(g.decay, options(o.weight_decay));
   if (!g.no_decay.empty()) groups.emplace_back(g.no_decay, options(0.0));
   if (o.optimizer == "adamw") {
-    return std::make_unique<optim::AdamW>(
-        groups, static_cast<optim::AdamWOptions&>(*options(o.weight_decay)));
+    const auto owned = options(o.weight_decay);
+    const auto& defaults = static_cast<const optim::AdamWOptions&>(*owned);
+    if (o.fused) return std::make_unique<FusedAdamW>(groups, defaults);
+    return std::make_unique<optim::AdamW>(groups, defaults);
   }
   if (o.optimizer == "adam") {
     return std::make_unique<optim::Adam>(groups,
@@ -161,7 +153,7 @@ NamedTensors optimizer_state(torch::optim::Optimizer& optimizer, nlohmann::json*
   for (size_t g = 0; g < groups.size(); ++g) {
     sizes.push_back(groups[g].params().size());
     for (size_t i = 0; i < groups[g].params().size(); ++i) {
-      auto it = state.find(state_key<Map>(groups[g].params()[i]));
+      auto it = state.find(optim_state_key<Map>(groups[g].params()[i]));
       if (it == state.end()) continue;  // never stepped
       const std::string id = fmt::format("g{}.p{}", g, i);
       const auto add = [&](const char* field, const torch::Tensor& t) {
@@ -219,7 +211,7 @@ void load_optimizer_state(torch::optim::Optimizer& optimizer, const NamedTensors
     for (size_t i = 0; i < groups[g].params().size(); ++i) {
       const torch::Tensor& p = groups[g].params()[i];
       const std::string id = fmt::format("g{}.p{}", g, i);
-      const auto key = state_key<Map>(p);
+      const auto key = optim_state_key<Map>(p);
       if (!scalars.at("step").contains(id)) {
         state.erase(key);
         continue;

@@ -213,10 +213,13 @@ nlohmann::json run_align(StageContext& ctx) {
                                   {"skipped_tasks", skipped},
                                   {"padding_waste", waste},
                                   {"train_tokens", tokens},
-                                  {"train_tokens_per_s", fit.wall_s > 0 ? tokens / fit.wall_s : 0.0},
+                                  // Training steps only: validation and checkpoints excluded.
+                                  {"train_tokens_per_s", fit.train_s() > 0 ? tokens / fit.train_s() : 0.0},
                                   {"best_step", fit.best_step},
                                   {"steps", fit.steps},
                                   {"train_wall_s", fit.wall_s},
+                                  {"valid_s", fit.eval_s},
+                                  {"checkpoint_s", fit.checkpoint_s},
                                   {"wall_s", wall_s},
                                   {"model", out}};
   if (ctx.is_root()) {

@@ -67,8 +67,10 @@ void declare_rqvae(ConfigSchema& s) {
               "fraction of the epochs after which re-seeding stops, so codes settle");
   s.add_bool("rqvae.ema", false, "EMA codebook updates instead of the codebook loss");
   s.add_float("rqvae.ema_decay", 0.99, "EMA decay gamma");
-  s.add_choice("rqvae.collisions.method", "sinkhorn", {"sinkhorn", "suffix", "none"},
-               "collision resolution; the suffix level is always the backstop (none: report only)");
+  s.add_choice("rqvae.collisions.method", "sinkhorn", {"sinkhorn", "suffix"},
+               "collision resolution: sinkhorn (LC-Rec) re-assigns colliding items' last code, "
+               "then a suffix level (TIGER) makes any rest unique; suffix: the suffix level only. "
+               "The written IDs are always unique");
   s.add_float("rqvae.collisions.epsilon", 0.003, "sinkhorn epsilon (LC-Rec 0.003)");
   s.add_int("rqvae.collisions.iterations", 50, "sinkhorn normalisation iterations");
   s.add_int("rqvae.collisions.rounds", 20, "sinkhorn rounds over the colliding groups");
@@ -177,6 +179,8 @@ nlohmann::json run_rqvae(StageContext& ctx) {
   tok::CollisionStats cs;
   const torch::Tensor final_codes =
       tok::resolve_collisions(q.codes, q.last_distances, co, &cs).to(torch::kLong).contiguous();
+  // Every later stage names items by these tuples: a duplicate would make two items one.
+  GREC_CHECK(cs.collision_rate_after == 0.0, "rqvae: semantic IDs not unique after resolution");
 
   tok::SemanticIds ids;
   ids.items = n;

@@ -17,6 +17,9 @@ void TrainOptions::declare(ConfigSchema& s, const std::string& prefix, const Tra
             "samples per forward/backward on one rank (gradient accumulation); 0 = the whole "
             "local batch");
   s.add_choice(k("optimizer"), d.optimizer, {"adamw", "adam", "adagrad", "sgd"}, "optimizer");
+  s.add_bool(k("fused"), d.fused,
+             "adamw: update each float32 CPU parameter in one fused pass (same rule as "
+             "torch::optim::AdamW, fewer passes over memory); false = torch::optim's step");
   s.add_float(k("lr"), d.lr, "peak learning rate");
   s.add_float(k("weight_decay"), d.weight_decay,
               "weight decay (decoupled for adamw, L2 for the others)");
@@ -66,6 +69,7 @@ TrainOptions TrainOptions::from_config(const Config& c, const std::string& prefi
   o.global_batch_size = c.get_int(k("global_batch_size"));
   o.micro_batch_size = c.get_int(k("micro_batch_size"));
   o.optimizer = c.get_string(k("optimizer"));
+  o.fused = c.get_bool(k("fused"));
   o.lr = c.get_float(k("lr"));
   o.weight_decay = c.get_float(k("weight_decay"));
   o.decay_exclude = c.get_bool(k("decay_exclude"));

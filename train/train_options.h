@@ -20,6 +20,7 @@ struct TrainOptions {
   int64_t micro_batch_size = 0;  // per rank; 0 = the whole local batch in one micro-step
   // Optimizer: "adamw" | "adam" | "adagrad" | "sgd".
   std::string optimizer = "adamw";
+  bool fused = true;  // adamw: one pass per parameter (train/fused_adamw.h); false = torch::optim's
   double lr = 1e-3;
   double weight_decay = 0.0;
   bool decay_exclude = true;  // no weight decay on biases, norms and embeddings

@@ -13,6 +13,7 @@
 #include "dist/sampler.h"
 #include "dist/signals.h"
 #include "train/checkpoint.h"
+#include "train/fused_adamw.h"
 #include "train/optim.h"
 #include "train/precision.h"
 
@@ -144,7 +145,9 @@ TrainResult Trainer::fit(TrainTask& task) {
               st.epoch);
   }
 
+  TrainResult result;
   const auto save = [&]() {
+    const auto t_save = Clock::now();
     const std::string tmp = checkpoint_temp_dir(checkpoint_root_, st.step);
     if (root) begin_checkpoint(checkpoint_root_, st.step);
     comm_.barrier();
@@ -156,9 +159,11 @@ TrainResult Trainer::fit(TrainTask& task) {
       prune_checkpoints(checkpoint_root_, o.keep_last, st.best_step);
     }
     comm_.barrier();
+    result.checkpoint_s += seconds_since(t_save);
   };
 
   const auto evaluate = [&]() -> bool {
+    const auto t_eval = Clock::now();
     module.eval();
     nlohmann::json res;
     {
@@ -186,10 +191,10 @@ TrainResult Trainer::fit(TrainTask& task) {
     GREC_INFO("{} step {}: valid {} = {:.5f}{}", stage_, st.step, key, value,
               improved ? " (best)" : fmt::format(" (best {:.5f} at step {})", st.best_metric,
                                                  st.best_step));
+    result.eval_s += seconds_since(t_eval);
     return improved;
   };
 
-  TrainResult result;
   dist::StopSignal stop;
   Progress progress(stage_ + " train", std::max<int64_t>(total_steps - st.step, 0),
                     ProgressOptions{root, 10.0, "step"});
@@ -225,7 +230,17 @@ TrainResult Trainer::fit(TrainTask& task) {
     }
     const bool finite = sync.reduce(dist::ReduceOp::kSum);
     if (finite) {
-      iv.grad_norm_sum += sync.clip(o.grad_clip);
+      // Clipping folded into the fused optimizer's pass when it is one (no extra pass).
+      const double norm = sync.grad_norm();
+      const double coef = dist::clip_coefficient(norm, o.grad_clip);
+      if (coef != 1.0) {
+        if (auto* fused = dynamic_cast<FusedAdamW*>(optimizer.get())) {
+          fused->scale_next_step_grads(coef);
+        } else {
+          sync.scale_grads(coef);
+        }
+      }
+      iv.grad_norm_sum += norm;
       ++iv.finite_steps;
       optimizer->step();
     } else {

@@ -53,6 +53,9 @@ struct TrainResult {
   nlohmann::json best_valid;
   bool stopped = false;  // early stopping
   double wall_s = 0;
+  double eval_s = 0;        // of wall_s: validation
+  double checkpoint_s = 0;  // of wall_s: writing checkpoints
+  double train_s() const { return wall_s - eval_s - checkpoint_s; }
 };
 
 // Thrown by fit() after the checkpoint when a SIGTERM/SIGINT reached any rank; grec's main

@@ -2,6 +2,9 @@
 // world of one (no MPI initialised in this process).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "core/error.h"
 #include "dist/buckets.h"
 #include "dist/grad_sync.h"
@@ -66,6 +69,34 @@ TEST(GradSyncLocal, TiedParametersAreReducedOnceAndFrozenOnesSkipped) {
   const double norm = sync.clip(1e-3);
   EXPECT_GT(norm, 1e-3);
   EXPECT_NEAR(sync.clip(0), 1e-3, 1e-6);
+}
+
+TEST(GradSyncLocal, NonFiniteGradientsSkipTheStepHugeFiniteOnesDoNot) {
+  TiedImpl m;
+  MpiCommunicator comm;
+  GradSync sync(m, comm, GradSyncOptions{64, 1 << 20, "skip", {}});
+  const auto set = [&](float head_value) {
+    m.emb.mutable_grad() = torch::full({10, 4}, 0.5f);
+    m.head->weight.mutable_grad() = torch::full({3, 4}, head_value);
+    m.head->bias.mutable_grad() = torch::ones({3});
+  };
+  // 1e30 squared overflows float but not double: finite, and the norm is still exact.
+  set(1e30f);
+  ASSERT_TRUE(sync.reduce(ReduceOp::kSum));
+  const double expected = std::sqrt(40 * 0.25 + 12 * 1e60 + 3);
+  EXPECT_NEAR(sync.grad_norm() / expected, 1.0, 1e-6);
+  EXPECT_NEAR(sync.clip(1.0), expected, expected * 1e-6);
+  EXPECT_NEAR(sync.grad_norm(), 1.0, 1e-5);  // scaled: recomputed from the gradients
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    set(1.0f);
+    m.head->weight.mutable_grad()[1][2] = bad;
+    EXPECT_FALSE(sync.reduce(ReduceOp::kSum));
+    EXPECT_EQ(m.emb.grad().abs().sum().item<double>(), 0.0);  // skipped: gradients zeroed
+  }
+  // A plain step: the norm reduce() measured is the gradients' L2 norm.
+  set(2.0f);
+  ASSERT_TRUE(sync.reduce(ReduceOp::kAvg));
+  EXPECT_NEAR(sync.grad_norm(), std::sqrt(40 * 0.25 + 12 * 4.0 + 3), 1e-5);
 }
 
 TEST(GradSyncLocal, UnknownMayBeUnusedNameIsAUserError) {

@@ -7,6 +7,7 @@
 #include "dist/communicator.h"
 #include "model/rqvae.h"
 #include "tests/mpi/trainer_test_task.h"
+#include "train/precision.h"
 #include "train/rqvae_task.h"
 
 namespace gm = grec::model;
@@ -43,6 +44,45 @@ TEST(RQVAE, LossMatchesDirectComputation) {
   EXPECT_NEAR(out.recon_loss_sum.item<double>(), recon, 1e-4 * recon);
   EXPECT_NEAR(out.quant_loss_sum.item<double>(), quant, 1e-4 * quant);
   EXPECT_TRUE(torch::allclose(m->lookup(out.codes), q, 1e-5, 1e-6));
+}
+
+TEST(RQVAE, Bf16AutocastKeepsQuantisationInFp32) {
+  // Under bf16 autocast the MLPs run in bf16, but codes must be the fp32 nearest codes of the
+  // (bf16-computed) latent: assigning by bf16 distances flips near-ties.
+  torch::manual_seed(4);
+  gm::RQVAE m(gm::RQVAEOptions(16).encoder_dims({32}).latent_dim(8).levels(2).codebook_size(64));
+  const torch::Tensor x = torch::randn({512, 16});
+  m->init_codebooks_kmeans(x, 10, 0);
+  gm::RQVAEOutput out;
+  torch::Tensor z, q_autocast;
+  {
+    gt::precision::Autocast bf16(gt::precision::Precision::kBf16);
+    // quantize() runs in fp32 (dead-code re-seeding calls it inside the training step's autocast
+    // scope): the same codes as outside autocast, and the forward() after it still trains the
+    // encoder (autocast must not cache gradient-less bf16 weights made under no_grad).
+    const torch::Tensor q = m->quantize(x).codes;
+    out = m->forward(x);
+    z = m->encode(x);
+    out.recon_loss_sum.backward();
+    q_autocast = q;
+  }
+  EXPECT_TRUE(torch::equal(q_autocast, m->quantize(x).codes));
+  ASSERT_TRUE(m->encoder->parameters()[0].grad().defined());
+  EXPECT_GT(m->encoder->parameters()[0].grad().abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(z.scalar_type(), torch::kBFloat16);  // the encoder did run in bf16
+  EXPECT_EQ(out.reconstruction.scalar_type(), torch::kFloat);
+  EXPECT_EQ(out.recon_loss_sum.scalar_type(), torch::kFloat);
+  EXPECT_EQ(out.quant_loss_sum.scalar_type(), torch::kFloat);
+  torch::NoGradGuard ng;
+  const torch::Tensor book = m->codebooks()[0].detach();
+  const torch::Tensor zf = z.to(torch::kFloat);
+  const torch::Tensor exact =
+      (zf.to(torch::kDouble).unsqueeze(1) - book.to(torch::kDouble).unsqueeze(0)).pow(2).sum(2).argmin(1);
+  EXPECT_TRUE(torch::equal(out.codes.select(1, 0), exact));
+  // The test can tell: bf16 distances do assign some items differently.
+  const torch::Tensor zb = zf.to(torch::kBFloat16), bb = book.to(torch::kBFloat16);
+  const torch::Tensor d16 = zb.pow(2).sum(1, true) + bb.pow(2).sum(1).unsqueeze(0) - 2 * zb.mm(bb.t());
+  EXPECT_FALSE(torch::equal(d16.argmin(1), exact));
 }
 
 TEST(RQVAE, StraightThroughGradientReachesEncoder) {
