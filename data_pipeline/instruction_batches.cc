@@ -20,7 +20,7 @@ void shuffle_in_place(std::vector<T>& v, SampleRng& rng) {
 std::vector<TokenizedSample> tokenize_instructions(
     const std::vector<Instruction>& v,
     const std::function<std::vector<int64_t>(const std::string&)>& encode, int64_t bos_id,
-    int64_t eos_id, int64_t max_len) {
+    int64_t eos_id, int64_t max_len, std::map<std::string, int64_t>* too_long) {
   if (max_len < 1) user_error("instruction max_len must be >= 1 (got {})", max_len);
   if (eos_id < 0) user_error("tokenize_instructions needs an EOS id (got {})", eos_id);
   const int64_t bos = bos_id >= 0 ? 1 : 0;
@@ -30,6 +30,10 @@ std::vector<TokenizedSample> tokenize_instructions(
     const std::vector<int64_t> prompt = encode(v[s].prompt), response = encode(v[s].response);
     const int64_t r = int64_t(response.size()) + 1;  // + EOS
     if (bos + r > max_len) {
+      if (too_long != nullptr) {
+        ++(*too_long)[v[s].task];
+        continue;
+      }
       user_error("instruction {} ({}): its response is {} tokens with EOS{}, more than max_len {}",
                  s, v[s].task, r, bos ? " and BOS" : "", max_len);
     }

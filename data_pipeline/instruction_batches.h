@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,11 +22,14 @@ struct TokenizedSample {
 // ids = [bos] + encode(prompt) + encode(response) + [eos]; prompt and response are encoded
 // separately so the boundary is exact. Too long: prompt tokens are dropped from the LEFT (the
 // most recent history and the "Response:" cue survive; the BOS stays first). The response is
-// never cut: UserError when BOS (if any) + response + EOS exceed max_len. bos_id < 0 = no BOS.
+// never cut (a cut target teaches a wrong ending): when BOS (if any) + response + EOS exceed
+// max_len, the sample is left out and counted per task in `*too_long` (e.g. an item title of
+// more tokens than max_len as an index2item target), or, with too_long == nullptr, a UserError.
+// bos_id < 0 = no BOS.
 std::vector<TokenizedSample> tokenize_instructions(
     const std::vector<Instruction>& v,
     const std::function<std::vector<int64_t>(const std::string&)>& encode, int64_t bos_id,
-    int64_t eos_id, int64_t max_len);
+    int64_t eos_id, int64_t max_len, std::map<std::string, int64_t>* too_long = nullptr);
 
 // Batches of sample indices with similar lengths: shuffle (seed), cut into chunks of
 // batch_size * chunk_factor, sort each chunk by length, cut into batches (only the very last

@@ -8,6 +8,7 @@
 // in HF layout to artifacts/align/model (config.json, model.safetensors, tokenizer files).
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <regex>
 
 #include <torch/torch.h>
@@ -178,8 +179,14 @@ nlohmann::json run_align(StageContext& ctx) {
             vocab.model_vocab, vocab.num_added, lora_r > 0 ? "LoRA r=" + std::to_string(lora_r) : "full fine-tuning");
 
   auto encode = [&](const std::string& text) { return tokenizer->encode(text, false); };
-  std::vector<data::TokenizedSample> samples =
-      data::tokenize_instructions(instructions, encode, tokenizer->bos_id(), tokenizer->eos_id(), max_len);
+  std::map<std::string, int64_t> too_long;
+  std::vector<data::TokenizedSample> samples = data::tokenize_instructions(
+      instructions, encode, tokenizer->bos_id(), tokenizer->eos_id(), max_len, &too_long);
+  for (const auto& [t, n] : too_long) {
+    if (ctx.is_root()) GREC_WARN("align: left out {} {} samples whose response does not fit align.max_len {} "
+              "(raise it to keep them)", n, t, max_len);
+  }
+  if (samples.empty()) user_error("align: no training sample fits align.max_len {}", max_len);
   PromptCases valid = seqrec_cases(index, *tokenizer, io, "valid", max_len,
                                    config.get_int("align.valid.users"), seed);
   eval::GenerativeOptions gen;
@@ -207,10 +214,14 @@ nlohmann::json run_align(StageContext& ctx) {
   ctx.comm.barrier();
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json per_task = nlohmann::json::object();
-  for (const auto& [t, n] : data::count_by_task(instructions)) per_task[t] = n;
+  for (const auto& [t, n] : data::count_by_task(instructions)) {
+    per_task[t] = n - (too_long.count(t) ? too_long.at(t) : 0);
+  }
+  nlohmann::json left_out = too_long;
   const nlohmann::json results = {{"valid", best_valid},
                                   {"samples", per_task},
                                   {"skipped_tasks", skipped},
+                                  {"too_long_left_out", left_out},
                                   {"padding_waste", waste},
                                   {"train_tokens", tokens},
                                   // Training steps only: validation and checkpoints excluded.

@@ -428,6 +428,20 @@ TEST(InstructionBatches, TruncatesThePromptFromTheLeft) {
   EXPECT_EQ(u[0].ids.size(), 4u);
   EXPECT_THROW(tokenize_instructions({in}, char_ids, -1, 2, 3), UserError);
   EXPECT_THROW(tokenize_instructions({in}, char_ids, 1, 2, 4), UserError);
+  // With a report: too-long responses are left out and counted per task, the rest kept in order.
+  Instruction long_title = in, short_one = in;
+  long_title.task = "index2item";
+  long_title.response = "a much longer title";
+  short_one.task = "seqrec";
+  short_one.response = "x";
+  std::map<std::string, int64_t> too_long;
+  const auto kept = tokenize_instructions({short_one, long_title, long_title, in}, char_ids, 1, 2, 8,
+                                          &too_long);
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[0].ids.back(), 2);
+  EXPECT_EQ(kept[0].ids[kept[0].ids.size() - 2], char_ids("x")[0]);
+  EXPECT_EQ(kept[1].ids[kept[1].ids.size() - 2], char_ids("c")[0]);
+  EXPECT_EQ(too_long, (std::map<std::string, int64_t>{{"index2item", 2}}));
 }
 
 // ---- bucketing --------------------------------------------------------------------------------
