@@ -47,6 +47,45 @@ uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index) {
   return h;
 }
 
+std::vector<int64_t> group_by_length(const std::vector<int64_t>& order,
+                                     const std::vector<int64_t>& lengths, int64_t batch,
+                                     int64_t factor, uint64_t seed, int64_t epoch) {
+  GREC_CHECK(batch > 0 && factor > 0, "group_by_length: batch {} and factor {} must be > 0", batch,
+             factor);
+  const auto n = static_cast<int64_t>(order.size());
+  const int64_t mega = batch * factor;
+  std::vector<int64_t> out;
+  out.reserve(order.size());
+  for (int64_t m0 = 0; m0 < n; m0 += mega) {
+    std::vector<int64_t> part(order.begin() + m0, order.begin() + std::min(n, m0 + mega));
+    for (int64_t i : part) {
+      GREC_CHECK(i >= 0 && i < static_cast<int64_t>(lengths.size()),
+                 "group_by_length: sample {} has no length ({} lengths)", i, lengths.size());
+    }
+    std::stable_sort(part.begin(), part.end(),
+                     [&](int64_t a, int64_t b) { return lengths[a] > lengths[b]; });
+    // Shuffle the full batches of this megabatch (a short tail batch keeps its place at the end).
+    const int64_t full = static_cast<int64_t>(part.size()) / batch;
+    const std::vector<int64_t> perm = epoch_permutation(
+        full, mix64(seed ^ 0x6c656e67746873ULL) ^ static_cast<uint64_t>(m0 / mega), epoch);
+    for (int64_t b : perm) out.insert(out.end(), part.begin() + b * batch, part.begin() + (b + 1) * batch);
+    out.insert(out.end(), part.begin() + full * batch, part.end());
+  }
+  return out;
+}
+
+void DistributedSampler::set_length_grouping(std::vector<int64_t> lengths, int64_t megabatch_factor) {
+  if (!lengths.empty() && static_cast<int64_t>(lengths.size()) != num_samples_) {
+    GREC_CHECK(false, "length grouping: {} lengths for {} samples", lengths.size(), num_samples_);
+  }
+  GREC_CHECK(megabatch_factor > 0, "length grouping: megabatch factor {} must be > 0",
+             megabatch_factor);
+  lengths_ = lengths.empty() ? nullptr
+                             : std::make_shared<const std::vector<int64_t>>(std::move(lengths));
+  megabatch_factor_ = megabatch_factor;
+  cache_ = std::make_shared<Cache>();  // copies made before keep their own (ungrouped) cache
+}
+
 DistributedSampler::DistributedSampler(int64_t num_samples, int64_t global_batch_size, int rank,
                                        int world, uint64_t seed, bool shuffle, bool drop_last)
     : num_samples_(num_samples), batch_(global_batch_size), rank_(rank), world_(world),
@@ -76,6 +115,7 @@ const std::vector<int64_t>& DistributedSampler::order(int64_t epoch) const {
       c.order.resize(static_cast<size_t>(num_samples_));
       std::iota(c.order.begin(), c.order.end(), int64_t{0});
     }
+    if (lengths_) c.order = group_by_length(c.order, *lengths_, batch_, megabatch_factor_, seed_, epoch);
     c.epoch = epoch;
   }
   return c.order;

@@ -26,6 +26,10 @@ class DistributedSampler {
   int64_t global_count(int64_t epoch, int64_t step) const;
   int64_t num_samples() const { return num_samples_; }
   int64_t global_batch_size() const { return batch_; }
+  // Length grouping: every epoch order is then passed through group_by_length (below) with these
+  // per-sample lengths, so each global batch — and so each rank's share — holds samples of similar
+  // length (less padding), whatever the number of ranks. Empty `lengths` turns it off.
+  void set_length_grouping(std::vector<int64_t> lengths, int64_t megabatch_factor = 50);
 
  private:
   const std::vector<int64_t>& order(int64_t epoch) const;  // cached for the last epoch asked
@@ -34,6 +38,8 @@ class DistributedSampler {
   int rank_, world_;
   uint64_t seed_;
   bool shuffle_, drop_last_;
+  std::shared_ptr<const std::vector<int64_t>> lengths_;  // null: no length grouping
+  int64_t megabatch_factor_ = 50;
   // The last epoch's order, shared by copies (it is a pure function of the fields above), so the
   // sampler stays copyable and a step costs O(batch) instead of O(num_samples).
   struct Cache {
@@ -43,6 +49,15 @@ class DistributedSampler {
   };
   std::shared_ptr<Cache> cache_ = std::make_shared<Cache>();
 };
+
+// Regroups an epoch order for padding-free batching: the order is cut into megabatches of
+// factor × batch positions; each megabatch is sorted by length (longest first, ties in the order's
+// order) and its full batches of `batch` positions are shuffled among themselves by (seed, epoch,
+// megabatch). Randomness across epochs comes from the order, similar lengths share a batch, and
+// the epoch's short last batch (if any) stays last. Returns a permutation of `order`.
+std::vector<int64_t> group_by_length(const std::vector<int64_t>& order,
+                                     const std::vector<int64_t>& lengths, int64_t batch,
+                                     int64_t factor, uint64_t seed, int64_t epoch);
 
 // splitmix64 step: advances `state` and returns the next 64 random bits.
 uint64_t splitmix64(uint64_t& state);

@@ -1,6 +1,8 @@
 // Full-ranking evaluation (see ranking.h).
 #include "eval/ranking.h"
 
+#include <functional>
+
 #include <limits>
 
 #include "core/error.h"
@@ -36,12 +38,17 @@ std::vector<int64_t> target_ranks(const torch::Tensor& scores,
   return ranks;
 }
 
-MetricSums rank_shard(const std::vector<RankingCase>& cases, const Scorer& scorer,
-                      const RankingOptions& options, int rank, int world) {
+namespace {
+
+// Calls fn(case index, 1-based rank) for this rank's shard (cases r, r + world, ...), scoring
+// options.batch_size cases at a time.
+void for_each_shard_rank(const std::vector<RankingCase>& cases, const Scorer& scorer,
+                         const RankingOptions& options, int rank, int world,
+                         const std::function<void(size_t, int64_t)>& fn) {
   GREC_CHECK(world >= 1 && rank >= 0 && rank < world, "bad rank {} of world {}", rank, world);
   GREC_CHECK(options.batch_size >= 1, "ranking batch size must be >= 1");
-  MetricSums sums(options.ks);
   std::vector<const RankingCase*> batch;
+  std::vector<size_t> where;
   auto flush = [&] {
     if (batch.empty()) return;
     torch::Tensor scores;
@@ -49,15 +56,52 @@ MetricSums rank_shard(const std::vector<RankingCase>& cases, const Scorer& score
       torch::NoGradGuard no_grad;
       scores = scorer(batch);
     }
-    for (int64_t r : target_ranks(scores, batch, options.mask_history)) sums.add(r);
+    const std::vector<int64_t> ranks = target_ranks(scores, batch, options.mask_history);
+    for (size_t j = 0; j < ranks.size(); ++j) fn(where[j], ranks[j]);
     batch.clear();
+    where.clear();
   };
   for (size_t i = rank; i < cases.size(); i += world) {
     batch.push_back(&cases[i]);
+    where.push_back(i);
     if (static_cast<int64_t>(batch.size()) == options.batch_size) flush();
   }
   flush();
+}
+
+}  // namespace
+
+MetricSums rank_shard(const std::vector<RankingCase>& cases, const Scorer& scorer,
+                      const RankingOptions& options, int rank, int world) {
+  MetricSums sums(options.ks);
+  for_each_shard_rank(cases, scorer, options, rank, world, [&](size_t, int64_t r) { sums.add(r); });
   return sums;
+}
+
+std::vector<int64_t> case_ranks(const std::vector<RankingCase>& cases, const Scorer& scorer,
+                                const RankingOptions& options, dist::Communicator* comm) {
+  const int rank = comm ? comm->rank() : 0;
+  const int world = comm ? comm->world() : 1;
+  // Each position is filled by exactly one rank; a sum over ranks assembles the vector (ranks
+  // are small integers, exact in double).
+  std::vector<double> mine(cases.size(), 0.0);
+  for_each_shard_rank(cases, scorer, options, rank, world,
+                      [&](size_t i, int64_t r) { mine[i] = static_cast<double>(r); });
+  if (comm && world > 1 && !mine.empty()) {
+    torch::Tensor t = torch::tensor(mine, torch::kDouble).to(comm->device());
+    comm->allreduce(t, dist::ReduceOp::kSum);
+    t = t.cpu();
+    mine.assign(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+  }
+  return std::vector<int64_t>(mine.begin(), mine.end());
+}
+
+nlohmann::json metrics_from_ranks(const std::vector<int64_t>& ranks, const RankingOptions& options) {
+  MetricSums sums(options.ks);
+  for (int64_t r : ranks) sums.add(r);
+  nlohmann::json j = sums.result();
+  j["mask_history"] = options.mask_history;
+  return j;
 }
 
 MetricSums allreduce_sums(const MetricSums& local, dist::Communicator* comm) {

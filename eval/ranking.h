@@ -56,4 +56,11 @@ MetricSums allreduce_sums(const MetricSums& local, dist::Communicator* comm);
 nlohmann::json full_ranking(const std::vector<RankingCase>& cases, const Scorer& scorer,
                             const RankingOptions& options, dist::Communicator* comm);
 
+// Collective: the 1-based target rank of every case, in case order, identical on every rank
+// (sharded as full_ranking, assembled with one allreduce).
+std::vector<int64_t> case_ranks(const std::vector<RankingCase>& cases, const Scorer& scorer,
+                                const RankingOptions& options, dist::Communicator* comm);
+// What full_ranking returns, from ranks already computed (e.g. for a subset of the cases).
+nlohmann::json metrics_from_ranks(const std::vector<int64_t>& ranks, const RankingOptions& options);
+
 }  // namespace grec::eval

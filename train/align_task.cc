@@ -91,6 +91,13 @@ nlohmann::json AlignTask::evaluate(const std::string& split) {
                                   generation_, &comm_);
 }
 
+std::vector<int64_t> AlignTask::sample_lengths() const {
+  std::vector<int64_t> out;
+  out.reserve(samples_.size());
+  for (const auto& s : samples_) out.push_back(static_cast<int64_t>(s.ids.size()));
+  return out;
+}
+
 std::string AlignTask::dataset_fingerprint() const {
   uint64_t h = fnv1a64(nullptr, 0);
   for (const auto& s : samples_) {

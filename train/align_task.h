@@ -37,6 +37,7 @@ class AlignTask : public TrainTask {
   nlohmann::json evaluate(const std::string& split) override;
   std::string selection_metric() const override { return selection_; }
   std::string dataset_fingerprint() const override;
+  std::vector<int64_t> sample_lengths() const override;  // tokens per sample
 
   model::CausalLM& lm() { return lm_; }
   // Padded slots / all slots of the forwards run so far on this rank.

@@ -41,6 +41,7 @@ TrainOptions align_train_defaults() {
   d.grad_clip = 1.0;
   d.checkpoint_every = 0;
   d.log_every = 20;
+  d.group_by_length = true;  // instruction lengths vary ~10x across tasks
   return d;
 }
 

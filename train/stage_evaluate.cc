@@ -2,7 +2,8 @@
 // For every user with a held-out item (the sasrec stage's cases), the seqrec prompt is decoded by
 // constrained beam search (evaluate.num_beams, 20) over all item tuples, sharded over ranks:
 // HR@{1,5,10}, NDCG@{5,10}. The popularity baseline is ranked on the same users here; the SASRec
-// baseline comes from artifacts/sasrec/results.json (same case definition) when that stage ran.
+// baseline comes from the per-case ranks stage sasrec kept (artifacts/sasrec/case_ranks.json),
+// restricted to the same users, when that stage ran.
 // Writes artifacts/evaluate/results.json = {"test": {"llm": .., "sasrec": .., "popularity": ..},
 // "valid": {...}} and prints the table.
 #include <chrono>
@@ -24,6 +25,7 @@
 #include "model/causal_lm.h"
 #include "tokenizer/vocab_extension.h"
 #include "train/align_setup.h"
+#include "train/sasrec_case_ranks.h"
 #include "train/stage_list.h"
 
 namespace grec::train {
@@ -76,9 +78,6 @@ nlohmann::json run_evaluate(StageContext& ctx) {
                  gen.num_beams, config.origin("evaluate.ks"));
     }
   }
-  nlohmann::json sasrec;
-  const std::string sasrec_path = ctx.run.artifacts("sasrec") + "/results.json";
-  if (std::filesystem::exists(sasrec_path)) sasrec = nlohmann::json::parse(read_file(sasrec_path));
   const auto max_users_of = [&](const std::string& split) {
     return config.get_int(split == "test" ? "evaluate.max_users" : "evaluate.max_valid_users");
   };
@@ -96,8 +95,14 @@ nlohmann::json run_evaluate(StageContext& ctx) {
     users_per_s = s > 0 ? cases.targets.size() / s : 0;
     llm["users_per_s"] = users_per_s;
     nlohmann::json row = {{"llm", llm}, {"popularity", popularity(index, cases, gen.ks, ctx.comm)}};
-    // SASRec ranked all users with a held-out item; the same set when no sample is drawn.
-    if (sasrec.contains(split) && max_users_of(split) == 0) row["sasrec"] = sasrec[split];
+    // SASRec on the same users, from the ranks its stage kept for every case.
+    std::string why;
+    nlohmann::json sasrec = sasrec_metrics_for_users(ctx.run, split, cases.users, gen.ks, &why);
+    if (!sasrec.is_null()) {
+      row["sasrec"] = sasrec;
+    } else {
+      GREC_WARN("evaluate: no SASRec row for {}: {}", split, why);
+    }
     results[split] = row;
     GREC_INFO("evaluate: {} {} users, LLM HR@10 {:.4f} NDCG@10 {:.4f} ({:.1f} users/s)", split,
               cases.targets.size(), llm.value("HR@10", 0.0), llm.value("NDCG@10", 0.0), users_per_s);

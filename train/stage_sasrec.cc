@@ -22,6 +22,7 @@
 #include "eval/split_cases.h"
 #include "model/sasrec.h"
 #include "model/sasrec_loss.h"
+#include "train/sasrec_case_ranks.h"
 #include "train/stage_list.h"
 #include "train/train_options.h"
 #include "train/trainer.h"
@@ -128,6 +129,11 @@ class SASRecTask : public TrainTask {
   }
 
   nlohmann::json evaluate(const std::string& split) override {
+    return eval::metrics_from_ranks(ranks(split), ranking_);
+  }
+
+  // Collective: the full-ranking rank of every case of `split`, in cases(split) order.
+  std::vector<int64_t> ranks(const std::string& split) {
     const bool was_training = model_->is_training();
     model_->eval();
     data::SequenceBatchOptions input_options = batch_options_;
@@ -137,13 +143,20 @@ class SASRecTask : public TrainTask {
       data::SequenceBatch b = data::make_input_batch(histories, input_options);
       return model_->score_all(long_tensor(b.input, {b.batch, b.width}));
     };
-    GREC_CHECK(split == "valid" || split == "test", "unknown split '{}'", split);
-    nlohmann::json j = eval::full_ranking(split == "valid" ? valid_ : test_, scorer, ranking_, &comm_);
+    std::vector<int64_t> r = eval::case_ranks(cases(split), scorer, ranking_, &comm_);
     model_->train(was_training);
-    return j;
+    return r;
+  }
+
+  const std::vector<eval::RankingCase>& cases(const std::string& split) const {
+    GREC_CHECK(split == "valid" || split == "test", "unknown split '{}'", split);
+    return split == "valid" ? valid_ : test_;
   }
 
   bool mask_history() const { return ranking_.mask_history; }
+  nlohmann::json evaluate_from(const std::vector<int64_t>& ranks) const {
+    return eval::metrics_from_ranks(ranks, ranking_);
+  }
 
   // The popularity baseline on the same cases.
   nlohmann::json evaluate_popularity(const std::string& split) {
@@ -194,8 +207,18 @@ nlohmann::json run_sasrec(StageContext& ctx) {
             dataset.num_items(), config.get_string("sasrec.loss"), path);
   Trainer trainer(options, "sasrec", ctx.run, ctx.comm, ctx.metrics, config.hash({"sasrec"}));
   TrainResult fit = trainer.fit(task);
-  nlohmann::json valid = task.evaluate("valid");
-  nlohmann::json test = task.evaluate("test");
+  // Every case's rank is kept next to the metrics: stage evaluate scores SASRec on exactly the
+  // users it samples for the LLM from them.
+  nlohmann::json per_case = nlohmann::json::object();
+  nlohmann::json split_metrics = nlohmann::json::object();
+  for (const char* split : {"valid", "test"}) {
+    const std::vector<int64_t> ranks = task.ranks(split);
+    std::vector<int64_t> users;
+    for (const auto& c : task.cases(split)) users.push_back(c.user);
+    per_case[split] = {{"users", users}, {"ranks", ranks}};
+    split_metrics[split] = task.evaluate_from(ranks);
+  }
+  const nlohmann::json valid = split_metrics["valid"], test = split_metrics["test"];
   const nlohmann::json popularity = {{"valid", task.evaluate_popularity("valid")},
                                      {"test", task.evaluate_popularity("test")}};
   const double wall_s =
@@ -211,6 +234,8 @@ nlohmann::json run_sasrec(StageContext& ctx) {
                             {"wall_s", wall_s}};
   if (ctx.is_root()) {
     write_file_atomic(ctx.run.artifacts("sasrec") + "/results.json", results.dump(2) + "\n");
+    per_case["mask_history"] = task.mask_history();
+    write_file_atomic(sasrec_case_ranks_path(ctx.run), per_case.dump() + "\n");
     ctx.metrics.write({{"stage", "sasrec"}, {"step", fit.steps}, {"event", "results"},
                        {"valid", valid}, {"test", test}});
   }

@@ -39,6 +39,7 @@ struct TrainOptions {
   int64_t log_every = 50;
   int64_t early_stop_patience = 0;  // evaluations without improvement; 0 = off
   std::string nonfinite = "skip";   // "skip" (warn, skip the step) | "abort"
+  bool group_by_length = false;     // batches of similar sample length (tasks that report them)
   double bucket_mb = 25.0;          // gradient buckets
   double first_bucket_mb = 1.0;
 

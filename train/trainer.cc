@@ -87,8 +87,9 @@ TrainResult Trainer::fit(TrainTask& task) {
   for (const auto& group : optimizer->param_groups()) {
     for (const auto& p : group.params()) params.push_back(p);
   }
-  const dist::DistributedSampler sampler(task.num_samples(), o.global_batch_size, rank, world,
-                                         static_cast<uint64_t>(o.seed));
+  dist::DistributedSampler sampler(task.num_samples(), o.global_batch_size, rank, world,
+                                   static_cast<uint64_t>(o.seed));
+  if (o.group_by_length) sampler.set_length_grouping(task.sample_lengths());
   const int64_t steps_per_epoch = sampler.steps_per_epoch();
   if (steps_per_epoch == 0) user_error("stage '{}' has no training samples", stage_);
   const int64_t total_steps = o.max_steps > 0 ? o.max_steps : o.epochs * steps_per_epoch;

@@ -42,6 +42,8 @@ class TrainTask {
   virtual std::string selection_metric() const = 0;  // key of evaluate("valid"), higher is better
   virtual std::vector<std::string> may_be_unused() const { return {}; }
   virtual std::string dataset_fingerprint() const { return ""; }
+  // Per-sample lengths (e.g. tokens) for TrainOptions::group_by_length; empty: not length-aware.
+  virtual std::vector<int64_t> sample_lengths() const { return {}; }
   // Optional: gather the inputs of `batch` here; the trainer calls it right before loss_sum
   // with the same batch and counts its time as data loading (metrics "time_data").
   virtual void prepare(const Batch& batch) {}

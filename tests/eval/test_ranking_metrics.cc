@@ -117,6 +117,15 @@ TEST(Ranking, TwoRankShardsEqualSingleRun) {
     auto j = full_ranking(cases, scorer, o, nullptr);
     EXPECT_NEAR(j["NDCG@10"].get<double>(), single.result()["NDCG@10"].get<double>(), 1e-12);
     EXPECT_EQ(j["mask_history"], mask);
+    // Per-case ranks: each equals the rank of that case alone, and their metrics are
+    // full_ranking's.
+    const std::vector<int64_t> ranks = case_ranks(cases, scorer, o, nullptr);
+    ASSERT_EQ(ranks.size(), cases.size());
+    for (size_t i = 0; i < cases.size(); i += 5) {
+      const std::vector<const RankingCase*> one{&cases[i]};
+      EXPECT_EQ(ranks[i], target_ranks(scorer(one), one, mask)[0]) << i;
+    }
+    EXPECT_EQ(metrics_from_ranks(ranks, o).dump(), j.dump());
   }
 }
 

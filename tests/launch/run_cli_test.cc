@@ -95,6 +95,11 @@ TEST_F(RunCli, RunsThePipelineAndCachesUpToDateStages) {
   EXPECT_EQ(ev["test"]["llm"]["users"], 40);
   EXPECT_EQ(ev["valid"]["llm"]["users"], 20);
   EXPECT_EQ(ev["test"]["popularity"]["users"], 40);
+  // SASRec on the same 40 sampled users (from the per-case ranks its stage kept), not all users.
+  ASSERT_TRUE(ev["test"].contains("sasrec")) << ev.dump();
+  EXPECT_EQ(ev["test"]["sasrec"]["users"], 40);
+  EXPECT_EQ(ev["valid"]["sasrec"]["users"], 20);
+  EXPECT_GT(results["test"]["users"].get<int64_t>(), 40);
   for (const char* k : {"HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10"}) {
     EXPECT_GE(ev["test"]["llm"][k].get<double>(), 0.0) << k;
     EXPECT_LE(ev["test"]["llm"][k].get<double>(), 1.0) << k;

@@ -37,6 +37,7 @@ gt::TrainOptions options() {
   o.checkpoint_every = 0;
   o.eval_every = 4;
   o.log_every = 4;
+  o.group_by_length = true;  // as stage align runs: batches composed by length, any world size
   return o;
 }
 

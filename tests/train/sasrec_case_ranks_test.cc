@@ -1,0 +1,38 @@
+// train/sasrec_case_ranks: SASRec metrics over a subset of users from the stored per-case ranks,
+// and the reasons given when they cannot be reported.
+#include "train/sasrec_case_ranks.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace gt = grec::train;
+namespace fs = std::filesystem;
+
+TEST(SasrecCaseRanks, SubsetMetricsAndClearReasons) {
+  const fs::path root = fs::temp_directory_path() / ("grec_case_ranks_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  const grec::RunDir run(root.string());
+  std::string why;
+  EXPECT_TRUE(gt::sasrec_metrics_for_users(run, "test", {1}, {1, 10}, &why).is_null());
+  EXPECT_NE(why.find("does not exist"), std::string::npos) << why;
+
+  fs::create_directories(run.artifacts("sasrec"));
+  std::ofstream(gt::sasrec_case_ranks_path(run))
+      << R"({"test": {"users": [3, 5, 8, 9], "ranks": [1, 12, 4, 2]}, "mask_history": true})";
+  // Users 5 and 9: ranks 12 and 2 -> HR@10 = 0.5, HR@1 = 0, NDCG@10 = (1/log2(3)) / 2.
+  const nlohmann::json m = gt::sasrec_metrics_for_users(run, "test", {5, 9}, {1, 10}, &why);
+  ASSERT_FALSE(m.is_null()) << why;
+  EXPECT_EQ(m["users"], 2);
+  EXPECT_DOUBLE_EQ(m["HR@10"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(m["HR@1"].get<double>(), 0.0);
+  EXPECT_NEAR(m["NDCG@10"].get<double>(), 0.5 / std::log2(3.0), 1e-12);
+  EXPECT_EQ(m["mask_history"], true);
+  // A user without a rank, or a split that is not there: no row, and why.
+  EXPECT_TRUE(gt::sasrec_metrics_for_users(run, "test", {5, 7}, {10}, &why).is_null());
+  EXPECT_NE(why.find("user 7"), std::string::npos) << why;
+  EXPECT_TRUE(gt::sasrec_metrics_for_users(run, "valid", {5}, {10}, &why).is_null());
+  EXPECT_NE(why.find("no split 'valid'"), std::string::npos) << why;
+  fs::remove_all(root);
+}

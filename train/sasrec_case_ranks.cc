@@ -1,0 +1,59 @@
+// SASRec per-case ranks (see sasrec_case_ranks.h).
+#include "train/sasrec_case_ranks.h"
+
+#include <filesystem>
+#include <unordered_map>
+
+#include "core/fs.h"
+#include "eval/ranking.h"
+
+namespace grec::train {
+
+std::string sasrec_case_ranks_path(const RunDir& run) {
+  return run.artifacts("sasrec") + "/case_ranks.json";
+}
+
+nlohmann::json sasrec_metrics_for_users(const RunDir& run, const std::string& split,
+                                        const std::vector<int64_t>& users,
+                                        const std::vector<int64_t>& ks, std::string* why) {
+  const std::string path = sasrec_case_ranks_path(run);
+  if (!std::filesystem::exists(path)) {
+    *why = path + " does not exist (run stage sasrec, with --force if it is cached)";
+    return nullptr;
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    *why = path + " is not valid JSON: " + e.what();
+    return nullptr;
+  }
+  if (!j.contains(split)) {
+    *why = path + " has no split '" + split + "'";
+    return nullptr;
+  }
+  const auto u = j[split].at("users").get<std::vector<int64_t>>();
+  const auto r = j[split].at("ranks").get<std::vector<int64_t>>();
+  if (u.size() != r.size()) {
+    *why = path + ": users and ranks differ in length";
+    return nullptr;
+  }
+  std::unordered_map<int64_t, int64_t> rank_of;
+  for (size_t i = 0; i < u.size(); ++i) rank_of.emplace(u[i], r[i]);
+  std::vector<int64_t> picked;
+  picked.reserve(users.size());
+  for (int64_t user : users) {
+    auto it = rank_of.find(user);
+    if (it == rank_of.end()) {
+      *why = path + " has no " + split + " rank for user " + std::to_string(user);
+      return nullptr;
+    }
+    picked.push_back(it->second);
+  }
+  eval::RankingOptions o;
+  o.ks = ks;
+  o.mask_history = j.value("mask_history", false);
+  return eval::metrics_from_ranks(picked, o);
+}
+
+}  // namespace grec::train

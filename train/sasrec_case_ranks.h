@@ -1,0 +1,26 @@
+// SASRec's full-ranking rank of every held-out case, written by stage sasrec next to its metrics
+// (artifacts/sasrec/case_ranks.json: {"valid": {"users": [...], "ranks": [...]}, "test": ...,
+// "mask_history": bool}), so that stage evaluate reports SASRec on exactly the users it samples
+// for the LLM without loading the model again.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/run_dir.h"
+
+namespace grec::train {
+
+std::string sasrec_case_ranks_path(const RunDir& run);
+
+// SASRec's metrics (HR@K, NDCG@K for `ks`, MRR, users, mask_history) over `users` of `split`.
+// Null when there is nothing to report, with the reason in *why: no ranks file (stage sasrec did
+// not run, or ran before this file existed), no such split, or a user without a rank.
+nlohmann::json sasrec_metrics_for_users(const RunDir& run, const std::string& split,
+                                        const std::vector<int64_t>& users,
+                                        const std::vector<int64_t>& ks, std::string* why);
+
+}  // namespace grec::train
