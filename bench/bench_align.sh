@@ -3,18 +3,21 @@
 # same global batch and steps; the reference is the 1-rank run of the same binary), the padding
 # waste of the length-sorted chunks, and generative evaluation users/s (constrained beam search,
 # beam 20 over all items). Prints one JSON object on stdout.
-#   bench/bench_align.sh [STEPS]
+#   bench/bench_align.sh [STEPS] [--set key=value ...]   (e.g. --set align.train.group_by_length=false)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 grec="${GREC_BIN:-$root/build/grec}"
 steps="${1:-60}"
+shift || true
+extra=("$@")
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 source "$root/launch/mpi_flags.sh" 2
 cfg="$tmp/bench.yaml"
 printf 'base: %s\nrun: { dir: %s }\n' "$root/configs/demo.yaml" "$tmp" > "$cfg"
 common=(--set align.train.max_steps="$steps" --set align.train.log_every=10
-        --set align.valid.users=50 --set evaluate.max_users=600 --set "evaluate.splits=[test]")
+        --set align.valid.users=50 --set evaluate.max_users=600 --set "evaluate.splits=[test]"
+        "${extra[@]}")
 
 run() {  # name ranks
   mpirun -np "$2" "${MPI_FLAGS[@]}" "$grec" run "$cfg" --set run.name="$1" --set dist.threads=1 \
