@@ -21,7 +21,6 @@
 #include <iostream>
 #include <map>
 #include <numeric>
-#include <random>
 #include <sstream>
 
 #include <CLI/CLI.hpp>

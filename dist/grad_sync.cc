@@ -162,10 +162,8 @@ bool GradSync::reduce(ReduceOp op) {
   reduced_sq_norm_.reset();
   int64_t missing = -1;
   std::vector<char> used(params_.size(), 0);
-  std::vector<torch::Tensor> grads;
   for (size_t i = 0; i < params_.size(); ++i) {
     used[i] = params_[i].tensor.grad().defined();
-    if (used[i]) grads.push_back(params_[i].tensor.grad());
     if (!used[i] && !params_[i].may_be_unused && missing < 0) missing = static_cast<int64_t>(i);
   }
   // One rank: the reduction is the identity (sum or mean of one), so the gradients stay where
@@ -173,7 +171,7 @@ bool GradSync::reduce(ReduceOp op) {
   const bool single = comm_.world() == 1 && (op == ReduceOp::kSum || op == ReduceOp::kAvg);
   bool nonfinite = false;
   if (single) {
-    const double sq = squared_norm(grads);
+    const double sq = grads_squared_norm();
     nonfinite = !std::isfinite(sq);
     if (!nonfinite) reduced_sq_norm_ = sq;
   } else {
@@ -262,12 +260,16 @@ bool GradSync::reduce(ReduceOp op) {
   return true;
 }
 
+double GradSync::grads_squared_norm() const {
+  std::vector<torch::Tensor> grads;
+  for (const Param& p : params_) grads.push_back(p.tensor.grad());  // undefined ones are skipped
+  return squared_norm(grads);
+}
+
 double GradSync::grad_norm() {
   if (!reduced_sq_norm_) {
     torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> grads;
-    for (const auto& p : params_) grads.push_back(p.tensor.grad());
-    reduced_sq_norm_ = squared_norm(grads);
+    reduced_sq_norm_ = grads_squared_norm();
   }
   return std::sqrt(*reduced_sq_norm_);
 }

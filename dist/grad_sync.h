@@ -59,6 +59,7 @@ class GradSync {
     torch::Tensor flat;
   };
   void zero_grads();
+  double grads_squared_norm() const;  // Σ‖grad‖² of the parameters' current gradients
 
   torch::nn::Module& module_;
   Communicator& comm_;

@@ -75,9 +75,8 @@ std::vector<int64_t> group_by_length(const std::vector<int64_t>& order,
 }
 
 void DistributedSampler::set_length_grouping(std::vector<int64_t> lengths, int64_t megabatch_factor) {
-  if (!lengths.empty() && static_cast<int64_t>(lengths.size()) != num_samples_) {
-    GREC_CHECK(false, "length grouping: {} lengths for {} samples", lengths.size(), num_samples_);
-  }
+  GREC_CHECK(lengths.empty() || static_cast<int64_t>(lengths.size()) == num_samples_,
+             "length grouping: {} lengths for {} samples", lengths.size(), num_samples_);
   GREC_CHECK(megabatch_factor > 0, "length grouping: megabatch factor {} must be > 0",
              megabatch_factor);
   lengths_ = lengths.empty() ? nullptr

@@ -13,29 +13,32 @@ std::string sasrec_case_ranks_path(const RunDir& run) {
   return run.artifacts("sasrec") + "/case_ranks.json";
 }
 
-nlohmann::json sasrec_metrics_for_users(const RunDir& run, const std::string& split,
-                                        const std::vector<int64_t>& users,
-                                        const std::vector<int64_t>& ks, std::string* why) {
+nlohmann::json read_sasrec_case_ranks(const RunDir& run, std::string* why) {
   const std::string path = sasrec_case_ranks_path(run);
   if (!std::filesystem::exists(path)) {
     *why = path + " does not exist (run stage sasrec, with --force if it is cached)";
     return nullptr;
   }
-  nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file(path));
+    return nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::exception& e) {
     *why = path + " is not valid JSON: " + e.what();
     return nullptr;
   }
+}
+
+nlohmann::json sasrec_metrics_for_users(const nlohmann::json& j, const std::string& split,
+                                        const std::vector<int64_t>& users,
+                                        const std::vector<int64_t>& ks, std::string* why) {
+  if (j.is_null()) return nullptr;  // *why was set by read_sasrec_case_ranks
   if (!j.contains(split)) {
-    *why = path + " has no split '" + split + "'";
+    *why = "the SASRec ranks have no split '" + split + "'";
     return nullptr;
   }
   const auto u = j[split].at("users").get<std::vector<int64_t>>();
   const auto r = j[split].at("ranks").get<std::vector<int64_t>>();
   if (u.size() != r.size()) {
-    *why = path + ": users and ranks differ in length";
+    *why = "the SASRec " + split + " users and ranks differ in length";
     return nullptr;
   }
   std::unordered_map<int64_t, int64_t> rank_of;
@@ -45,7 +48,7 @@ nlohmann::json sasrec_metrics_for_users(const RunDir& run, const std::string& sp
   for (int64_t user : users) {
     auto it = rank_of.find(user);
     if (it == rank_of.end()) {
-      *why = path + " has no " + split + " rank for user " + std::to_string(user);
+      *why = "the SASRec ranks have no " + split + " rank for user " + std::to_string(user);
       return nullptr;
     }
     picked.push_back(it->second);

@@ -16,10 +16,14 @@ namespace grec::train {
 
 std::string sasrec_case_ranks_path(const RunDir& run);
 
-// SASRec's metrics (HR@K, NDCG@K for `ks`, MRR, users, mask_history) over `users` of `split`.
-// Null when there is nothing to report, with the reason in *why: no ranks file (stage sasrec did
-// not run, or ran before this file existed), no such split, or a user without a rank.
-nlohmann::json sasrec_metrics_for_users(const RunDir& run, const std::string& split,
+// The ranks file of `run` as JSON; null when it cannot be used, with the reason in *why (stage
+// sasrec did not run, or ran before this file existed; not valid JSON).
+nlohmann::json read_sasrec_case_ranks(const RunDir& run, std::string* why);
+
+// SASRec's metrics (HR@K, NDCG@K for `ks`, MRR, users, mask_history) over `users` of `split`,
+// from what read_sasrec_case_ranks returned. Null when there is nothing to report, with the reason
+// in *why: no ranks, no such split, or a user without a rank.
+nlohmann::json sasrec_metrics_for_users(const nlohmann::json& case_ranks, const std::string& split,
                                         const std::vector<int64_t>& users,
                                         const std::vector<int64_t>& ks, std::string* why);
 

@@ -82,6 +82,8 @@ nlohmann::json run_evaluate(StageContext& ctx) {
     return config.get_int(split == "test" ? "evaluate.max_users" : "evaluate.max_valid_users");
   };
   const uint64_t seed = static_cast<uint64_t>(config.get_int("align.train.seed"));
+  std::string no_sasrec;  // why SASRec cannot be reported, if it cannot
+  const nlohmann::json sasrec_ranks = read_sasrec_case_ranks(ctx.run, &no_sasrec);
 
   nlohmann::json results = nlohmann::json::object();
   double users_per_s = 0;
@@ -96,8 +98,8 @@ nlohmann::json run_evaluate(StageContext& ctx) {
     llm["users_per_s"] = users_per_s;
     nlohmann::json row = {{"llm", llm}, {"popularity", popularity(index, cases, gen.ks, ctx.comm)}};
     // SASRec on the same users, from the ranks its stage kept for every case.
-    std::string why;
-    nlohmann::json sasrec = sasrec_metrics_for_users(ctx.run, split, cases.users, gen.ks, &why);
+    std::string why = no_sasrec;
+    nlohmann::json sasrec = sasrec_metrics_for_users(sasrec_ranks, split, cases.users, gen.ks, &why);
     if (!sasrec.is_null()) {
       row["sasrec"] = sasrec;
     } else {

@@ -129,7 +129,7 @@ class SASRecTask : public TrainTask {
   }
 
   nlohmann::json evaluate(const std::string& split) override {
-    return eval::metrics_from_ranks(ranks(split), ranking_);
+    return evaluate_from(ranks(split));
   }
 
   // Collective: the full-ranking rank of every case of `split`, in cases(split) order.
