@@ -86,12 +86,12 @@ nlohmann::json bench_constrained(int64_t base_vocab, int64_t items, int64_t leve
   }
   auto trie = grec::tok::PrefixTrie::build(flat, items, levels);
   auto ids = torch::randint(base_vocab, {batch, prompt_len}, torch::kLong);
-  grec::model::constrained_beam_search(lm, ids, {}, trie, token_ids, beams);  // warm-up
+  grec::tok::constrained_beam_search(lm, ids, {}, trie, token_ids, beams);  // warm-up
   int reps = 0;
   int64_t returned = 0;
   auto t0 = Clock::now();
   do {
-    auto hits = grec::model::constrained_beam_search(lm, ids, {}, trie, token_ids, beams);
+    auto hits = grec::tok::constrained_beam_search(lm, ids, {}, trie, token_ids, beams);
     for (const auto& h : hits) returned += h.size();
     ++reps;
   } while (seconds_since(t0) < 3.0);

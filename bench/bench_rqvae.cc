@@ -34,7 +34,7 @@
 #include "dist/communicator.h"
 #include "model/rqvae.h"
 #include "tokenizer/collisions.h"
-#include "train/rqvae_task.h"
+#include "stages/rqvae_task.h"
 #include "train/trainer.h"
 
 namespace {
@@ -58,6 +58,7 @@ int quality(const std::string& dataset_path, int64_t codes, int64_t levels, int6
             int64_t dim, const std::string& svd, const std::string& run_dir,
             const std::string& precision) {
   namespace gt = grec::train;
+  namespace gs = grec::stages;
   const grec::data::Dataset ds = grec::data::read_dataset(dataset_path);
   grec::data::TfidfOptions to;
   to.dim = dim;
@@ -82,11 +83,11 @@ int quality(const std::string& dataset_path, int64_t codes, int64_t levels, int6
   o.log_every = 1000;
   const int64_t spe = (n + o.global_batch_size - 1) / o.global_batch_size;
   o.eval_every = 10 * spe;
-  gt::RQVAETaskOptions t;
+  gs::RQVAETaskOptions t;
   t.global_batch_size = o.global_batch_size;
   t.dead_code_last_epoch = epochs * 8 / 10;
   const auto t0 = Clock::now();
-  gt::RQVAETask task(x, grec::model::RQVAEOptions(dim).levels(levels).codebook_size(codes), t, *comm);
+  gs::RQVAETask task(x, grec::model::RQVAEOptions(dim).levels(levels).codebook_size(codes), t, *comm);
   grec::MetricsWriter metrics;
   gt::Trainer trainer(o, "rqvae", grec::RunDir(run_dir), *comm, metrics, "bench");
   const gt::TrainResult fit = trainer.fit(task);
@@ -107,7 +108,7 @@ int quality(const std::string& dataset_path, int64_t codes, int64_t levels, int6
                       {"suffix_level_added", cs.suffix_level_added},
                       {"final_unique_rate", 1.0 - grec::tok::collision_rate(fin)}};
   for (int64_t l = 0; l < levels; ++l) {
-    const gt::CodeUsage u = gt::code_usage(q.codes.select(1, l), codes);
+    const gs::CodeUsage u = gs::code_usage(q.codes.select(1, l), codes);
     r["utilisation_l" + std::to_string(l)] = u.utilisation;
     r["perplexity_l" + std::to_string(l)] = u.perplexity;
   }
@@ -191,6 +192,7 @@ int main(int argc, char** argv) {
   // grec's side is what `grec run` executes: RQVAETask under the Trainer (sampler, GradSync,
   // clipping, the configured optimizer), one log line per epoch; epoch time from its samples/s.
   namespace gt = grec::train;
+  namespace gs = grec::stages;
   auto comm = grec::dist::make_communicator(torch::kCPU);
   gt::TrainOptions o;
   o.optimizer = "adamw";
@@ -207,12 +209,12 @@ int main(int argc, char** argv) {
   const int64_t steps_per_epoch = (items + batch - 1) / batch;
   o.log_every = steps_per_epoch;
   o.eval_every = steps_per_epoch * o.epochs;
-  gt::RQVAETaskOptions to;
+  gs::RQVAETaskOptions to;
   to.global_batch_size = batch;
   to.kmeans_iters = kmeans_iters;
   to.dead_code_reseed = false;  // the reference has none
   torch::manual_seed(0);
-  gt::RQVAETask task(x, grec::model::RQVAEOptions(dim).encoder_dims(hid).latent_dim(latent)
+  gs::RQVAETask task(x, grec::model::RQVAEOptions(dim).encoder_dims(hid).latent_dim(latent)
                             .levels(levels).codebook_size(codes), to, *comm);
   const std::string metrics_path = data_path + ".metrics.jsonl";
   std::vector<double> times;

@@ -4,15 +4,12 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/splitmix64.h"
 
 namespace grec::data {
 
 uint64_t SampleRng::next() {
-  // splitmix64: tiny, fast, and identical on every platform (std distributions are not).
-  uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
+  return splitmix64(state_);
 }
 
 std::vector<int64_t> sasrec_train_users(const Dataset& dataset) {

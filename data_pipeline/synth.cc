@@ -6,23 +6,19 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/splitmix64.h"
 
 namespace grec::data {
 
 namespace {
 
-// splitmix64: tiny, fast and identical on every platform (std distributions are not).
+// core/splitmix64.h, seeded so that consecutive seeds give unrelated streams.
 class Rng {
  public:
   // The seed is mixed first: consecutive seeds must not give shifted copies of one stream.
   explicit Rng(uint64_t seed) : s_(seed ^ 0x632BE59BD9B4E019ULL) { s_ = next(); }
-  uint64_t next() {
-    uint64_t z = (s_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
+  uint64_t next() { return splitmix64(s_); }
+  double uniform() { return unit_double(next()); }
   int64_t below(int64_t n) { return int64_t(next() % uint64_t(n)); }
 
  private:

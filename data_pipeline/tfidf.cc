@@ -9,22 +9,16 @@
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/splitmix64.h"
 
 namespace grec::data {
 namespace {
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
-
 // Standard normal number `index` of the stream (seed, key), by Box-Muller on two hashed uniforms.
 double gaussian(uint64_t seed, uint64_t key, uint64_t index) {
-  const uint64_t base = splitmix64(seed ^ splitmix64(key * 0x100000001B3ULL + 0x5EED));
+  const uint64_t base = splitmix64_hash(seed ^ splitmix64_hash(key * 0x100000001B3ULL + 0x5EED));
   const uint64_t pair = index / 2;
-  const uint64_t h1 = splitmix64(base + 2 * pair), h2 = splitmix64(base + 2 * pair + 1);
+  const uint64_t h1 = splitmix64_hash(base + 2 * pair), h2 = splitmix64_hash(base + 2 * pair + 1);
   const double u1 = (static_cast<double>(h1 >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
   const double u2 = static_cast<double>(h2 >> 11) * 0x1.0p-53;
   const double r = std::sqrt(-2.0 * std::log(u1));

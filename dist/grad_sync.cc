@@ -157,15 +157,12 @@ double squared_norm(const std::vector<torch::Tensor>& tensors, bool in_double = 
 
 }  // namespace
 
+// reduce() in the order a step takes: what this rank has, the one small collective that makes every
+// rank agree on it, the verdicts everyone takes the same way, then the buckets.
 bool GradSync::reduce(ReduceOp op) {
   torch::NoGradGuard no_grad;
   reduced_sq_norm_.reset();
-  int64_t missing = -1;
-  std::vector<char> used(params_.size(), 0);
-  for (size_t i = 0; i < params_.size(); ++i) {
-    used[i] = params_[i].tensor.grad().defined();
-    if (!used[i] && !params_[i].may_be_unused && missing < 0) missing = static_cast<int64_t>(i);
-  }
+  const LocalGrads local = inspect_local_grads();
   // One rank: the reduction is the identity (sum or mean of one), so the gradients stay where
   // they are; their norm, needed for the finiteness test, is also the norm clip() wants.
   const bool single = comm_.world() == 1 && (op == ReduceOp::kSum || op == ReduceOp::kAvg);
@@ -175,31 +172,66 @@ bool GradSync::reduce(ReduceOp op) {
     nonfinite = !std::isfinite(sq);
     if (!nonfinite) reduced_sq_norm_ = sq;
   } else {
-    // Flatten (a missing gradient counts as zero) and look for NaN/Inf in this rank's gradients.
-    std::vector<torch::Tensor> flats;
-    for (Bucket& b : buckets_) {
-      for (size_t k = 0; k < b.params.size(); ++k) {
-        const Param& p = params_[static_cast<size_t>(b.params[k])];
-        torch::Tensor dst = b.flat.narrow(0, b.offsets[k], p.tensor.numel());
-        if (used[static_cast<size_t>(b.params[k])]) {
-          dst.copy_(p.tensor.grad().reshape({-1}));
-        } else {
-          dst.zero_();
-        }
-      }
-      if (b.flat.is_floating_point()) flats.push_back(b.flat);
-    }
-    nonfinite = !std::isfinite(squared_norm(flats));
+    nonfinite = !std::isfinite(pack_buckets(local.used));
   }
-  // One small collective agrees on every flag, so all ranks take the same branch below.
-  torch::Tensor flags =
-      torch::zeros({2 + static_cast<int64_t>(unused_allowed_.size())},
-                   torch::TensorOptions().dtype(torch::kDouble));
+  const Agreed agreed = agree(local, nonfinite);
+  if (agreed.missing >= 0) {
+    user_error("parameter '{}' got no gradient in step {} ({}); if the model may leave it unused, "
+               "declare it in may_be_unused",
+               params_[static_cast<size_t>(agreed.missing)].name, comm_.step(),
+               local.missing == agreed.missing ? fmt::format("on rank {}", comm_.rank())
+                                               : std::string("on another rank"));
+  }
+  if (agreed.nonfinite) {
+    skip_nonfinite_step(nonfinite);
+    return false;
+  }
+  if (single) return true;
+  allreduce_buckets(op);
+  unpack_buckets(local.used, agreed.used_anywhere);
+  return true;
+}
+
+GradSync::LocalGrads GradSync::inspect_local_grads() const {
+  LocalGrads local;
+  local.used.assign(params_.size(), 0);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    local.used[i] = params_[i].tensor.grad().defined();
+    if (!local.used[i] && !params_[i].may_be_unused && local.missing < 0) {
+      local.missing = static_cast<int64_t>(i);
+    }
+  }
+  return local;
+}
+
+double GradSync::pack_buckets(const std::vector<char>& used) {
+  // A missing gradient counts as zero.
+  std::vector<torch::Tensor> flats;
+  for (Bucket& b : buckets_) {
+    for (size_t k = 0; k < b.params.size(); ++k) {
+      const Param& p = params_[static_cast<size_t>(b.params[k])];
+      torch::Tensor dst = b.flat.narrow(0, b.offsets[k], p.tensor.numel());
+      if (used[static_cast<size_t>(b.params[k])]) {
+        dst.copy_(p.tensor.grad().reshape({-1}));
+      } else {
+        dst.zero_();
+      }
+    }
+    if (b.flat.is_floating_point()) flats.push_back(b.flat);
+  }
+  return squared_norm(flats);
+}
+
+GradSync::Agreed GradSync::agree(const LocalGrads& local, bool nonfinite) {
+  // [non-finite anywhere, first missing parameter + 1, used flag of each may-be-unused one],
+  // reduced with MAX.
+  torch::Tensor flags = torch::zeros({2 + static_cast<int64_t>(unused_allowed_.size())},
+                                     torch::TensorOptions().dtype(torch::kDouble));
   auto acc = flags.accessor<double, 1>();
   acc[0] = nonfinite ? 1 : 0;
-  acc[1] = static_cast<double>(missing + 1);
+  acc[1] = static_cast<double>(local.missing + 1);
   for (size_t k = 0; k < unused_allowed_.size(); ++k) {
-    acc[static_cast<int64_t>(k) + 2] = used[static_cast<size_t>(unused_allowed_[k])];
+    acc[static_cast<int64_t>(k) + 2] = local.used[static_cast<size_t>(unused_allowed_[k])];
   }
   const auto t0 = Clock::now();
   torch::Tensor dflags = flags.to(comm_.device());
@@ -207,30 +239,32 @@ bool GradSync::reduce(ReduceOp op) {
   comm_.allreduce(dflags, ReduceOp::kMax);
   flags = dflags.cpu();
   comm_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
-  auto agreed = flags.accessor<double, 1>();
-
-  if (agreed[1] > 0) {
-    const auto idx = static_cast<size_t>(agreed[1] - 1);
-    user_error("parameter '{}' got no gradient in step {} ({}); if the model may leave it unused, "
-               "declare it in may_be_unused",
-               params_[idx].name, comm_.step(),
-               missing == static_cast<int64_t>(idx) ? fmt::format("on rank {}", comm_.rank())
-                                                    : std::string("on another rank"));
+  const auto got = flags.accessor<double, 1>();
+  Agreed agreed;
+  agreed.nonfinite = got[0] > 0;
+  agreed.missing = static_cast<int64_t>(got[1]) - 1;
+  agreed.used_anywhere.assign(params_.size(), 1);
+  for (size_t k = 0; k < unused_allowed_.size(); ++k) {
+    agreed.used_anywhere[static_cast<size_t>(unused_allowed_[k])] =
+        got[static_cast<int64_t>(k) + 2] > 0;
   }
-  if (agreed[0] > 0) {
-    const std::string where = nonfinite ? fmt::format("on rank {}", comm_.rank())
-                                        : std::string("on another rank");
-    if (options_.nonfinite == "abort") {
-      throw Error(fmt::format("non-finite gradient (NaN/Inf) in step {} {}; stopping because "
-                              "nonfinite is 'abort'", comm_.step(), where));
-    }
-    GREC_WARN("non-finite gradient (NaN/Inf) in step {} {}; skipping the step", comm_.step(), where);
-    zero_grads();
-    reduced_sq_norm_.reset();
-    return false;
-  }
-  if (single) return true;
+  return agreed;
+}
 
+void GradSync::skip_nonfinite_step(bool here) {
+  const std::string where =
+      here ? fmt::format("on rank {}", comm_.rank()) : std::string("on another rank");
+  if (options_.nonfinite == "abort") {
+    throw Error(fmt::format("non-finite gradient (NaN/Inf) in step {} {}; stopping because "
+                            "nonfinite is 'abort'", comm_.step(), where));
+  }
+  GREC_WARN("non-finite gradient (NaN/Inf) in step {} {}; skipping the step", comm_.step(), where);
+  zero_grads();
+  reduced_sq_norm_.reset();
+}
+
+void GradSync::allreduce_buckets(ReduceOp op) {
+  // Strictly in bucket order on every rank (NCCL requires the same order everywhere).
   std::vector<torch::Tensor> flats;
   for (size_t i = 0; i < buckets_.size(); ++i) {
     const auto t1 = Clock::now();
@@ -241,10 +275,10 @@ bool GradSync::reduce(ReduceOp op) {
   }
   // The reduced buckets hold every gradient (zeros for the unused): their norm is the global one.
   reduced_sq_norm_ = squared_norm(flats);
-  std::vector<char> used_anywhere(params_.size(), 1);
-  for (size_t k = 0; k < unused_allowed_.size(); ++k) {
-    used_anywhere[static_cast<size_t>(unused_allowed_[k])] = agreed[static_cast<int64_t>(k) + 2] > 0;
-  }
+}
+
+void GradSync::unpack_buckets(const std::vector<char>& used,
+                              const std::vector<char>& used_anywhere) {
   for (Bucket& b : buckets_) {
     for (size_t k = 0; k < b.params.size(); ++k) {
       const auto pi = static_cast<size_t>(b.params[k]);
@@ -253,11 +287,11 @@ bool GradSync::reduce(ReduceOp op) {
       if (used[pi]) {
         p.tensor.mutable_grad().copy_(src);
       } else if (used_anywhere[pi]) {
+        // Unused here, used on another rank: it gets that gradient. Unused everywhere: none.
         p.tensor.mutable_grad() = src.clone();
       }
     }
   }
-  return true;
 }
 
 double GradSync::grads_squared_norm() const {

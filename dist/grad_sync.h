@@ -58,6 +58,22 @@ class GradSync {
     std::vector<int64_t> offsets;  // element offset of each param in flat
     torch::Tensor flat;
   };
+  // The steps of reduce().
+  struct LocalGrads {
+    std::vector<char> used;  // per parameter: has a gradient on this rank
+    int64_t missing = -1;    // first parameter without one that must have one
+  };
+  struct Agreed {  // the same on every rank
+    bool nonfinite = false;
+    int64_t missing = -1;
+    std::vector<char> used_anywhere;  // per parameter
+  };
+  LocalGrads inspect_local_grads() const;
+  double pack_buckets(const std::vector<char>& used);  // returns the buckets' Σ‖g‖²
+  Agreed agree(const LocalGrads& local, bool nonfinite);
+  void skip_nonfinite_step(bool here);
+  void allreduce_buckets(ReduceOp op);
+  void unpack_buckets(const std::vector<char>& used, const std::vector<char>& used_anywhere);
   void zero_grads();
   double grads_squared_norm() const;  // Σ‖grad‖² of the parameters' current gradients
 

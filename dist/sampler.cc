@@ -7,23 +7,6 @@
 #include "core/error.h"
 
 namespace grec::dist {
-namespace {
-
-// splitmix64's output function: a bijective 64-bit mixer.
-uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
-
-}  // namespace
-
-uint64_t splitmix64(uint64_t& state) {
-  state += kGolden;
-  return mix64(state);
-}
 
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
   std::vector<int64_t> p(static_cast<size_t>(n));
@@ -41,7 +24,7 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
 }
 
 uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index) {
-  uint64_t h = mix64(seed + kGolden);
+  uint64_t h = mix64(seed + kSplitmix64Gamma);
   h = mix64(h ^ (static_cast<uint64_t>(epoch) * 0xd1b54a32d192ed03ULL + 1));
   h = mix64(h ^ (static_cast<uint64_t>(index) * 0xaef17502108ef2d9ULL + 2));
   return h;

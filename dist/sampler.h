@@ -13,6 +13,8 @@
 #include <mutex>
 #include <vector>
 
+#include "core/splitmix64.h"
+
 namespace grec::dist {
 
 class DistributedSampler {
@@ -59,8 +61,7 @@ std::vector<int64_t> group_by_length(const std::vector<int64_t>& order,
                                      const std::vector<int64_t>& lengths, int64_t batch,
                                      int64_t factor, uint64_t seed, int64_t epoch);
 
-// splitmix64 step: advances `state` and returns the next 64 random bits.
-uint64_t splitmix64(uint64_t& state);
+using grec::splitmix64;  // core/splitmix64.h
 // The permutation of [0, n) for (seed, epoch).
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
 // Seed for per-sample randomness (negatives, augmentation) of sample `index` in `epoch`; the same

@@ -60,7 +60,7 @@ std::vector<std::vector<int64_t>> generate_rankings(
     torch::Tensor t_ids = torch::tensor(ids, torch::kLong).view(shape).to(device);
     torch::Tensor t_mask = torch::tensor(mask, torch::kLong).view(shape).to(device);
     const auto hits =
-        model::constrained_beam_search(lm, t_ids, t_mask, trie, token_ids, options.num_beams);
+        tok::constrained_beam_search(lm, t_ids, t_mask, trie, token_ids, options.num_beams);
     for (size_t i = start; i < end; ++i) {
       auto& list = out[order[i]];
       for (const auto& h : hits[i - start]) list.push_back(h.item);

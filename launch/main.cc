@@ -18,7 +18,7 @@
 #include "launch/cmd_lm.h"
 #include "launch/runtime.h"
 #include "train/pipeline.h"
-#include "train/stage.h"
+#include "stages/stages.h"
 #include "train/trainer.h"
 
 namespace {
@@ -33,7 +33,7 @@ std::string join_args(int argc, char** argv) {
 
 std::string stage_list() {
   std::string s = "stages, in pipeline order:\n";
-  for (const auto& st : grec::train::all_stages()) {
+  for (const auto& st : grec::stages::all_stages()) {
     s += "  " + st.name + std::string(st.name.size() < 12 ? 12 - st.name.size() : 1, ' ') +
          st.help + "\n";
   }
@@ -60,7 +60,7 @@ void add_run_options(CLI::App* cmd, RunArgs* a) {
 int load_config_everywhere(const grec::dist::MpiEnv& env, const RunArgs& a, Config* out) {
   std::string error;
   try {
-    *out = Config::load(grec::train::full_schema(), a.config, a.sets);
+    *out = Config::load(grec::stages::full_schema(), a.config, a.sets);
   } catch (const grec::UserError& e) {
     error = e.what();
   }
@@ -88,7 +88,7 @@ int run_command(int argc, char** argv, const RunArgs& a) {
     if (!a.stage.empty()) opts.only = {a.stage};
     opts.force = a.force;
     opts.command_line = join_args(argc, argv);
-    return grec::train::run_pipeline(config, env, opts);
+    return grec::train::run_pipeline(grec::stages::all_stages(), config, env, opts);
   } catch (const grec::train::StopRequested& e) {
     // Every rank stops at the same step after a checkpoint: no abort needed.
     GREC_WARN("{}", e.what());
@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::Validator(
           [](std::string& s) -> std::string {
-            return grec::train::find_stage(s) ? "" : "unknown stage '" + s + "'";
+            return grec::stages::find_stage(s) ? "" : "unknown stage '" + s + "'";
           },
           "STAGE"));
   add_run_options(stage, &stage_args);

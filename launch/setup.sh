@@ -2,7 +2,8 @@
 # Installs the Debian packages grec needs (only the missing ones), then configures and builds
 # grec into build/. Idempotent: seconds when everything is in place.
 #
-#   launch/setup.sh              packages + build
+#   launch/setup.sh              packages + build everything (grec, tests, benchmarks)
+#   launch/setup.sh --grec-only  packages + build just the grec executable (launch/run.sh)
 #   launch/setup.sh --deps-only  packages only
 #   GREC_BUILD_DIR=dir           build folder (default: build)
 #   GREC_CMAKE_ARGS="..."        extra CMake arguments (e.g. -DCMAKE_PREFIX_PATH=/opt/libtorch)
@@ -19,7 +20,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev googletest
   libsentencepiece-dev                       # SentencePiece tokenizers (loaded as a module, see tokenizer/)
-  python3-torch python3-h5py                 # independent references in tests/ and bench/
+  python3-torch python3-h5py python3-regex   # independent references in tests/ and bench/
 )
 
 missing=()
@@ -45,4 +46,8 @@ if [[ ! -f "$build/build.ninja" ]]; then
   # shellcheck disable=SC2086
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${GREC_CMAKE_ARGS:-} >&2
 fi
-cmake --build "$build" -j "$(nproc)" >&2
+if [[ "${1:-}" == "--grec-only" ]]; then
+  cmake --build "$build" -j "$(nproc)" --target grec >&2
+else
+  cmake --build "$build" -j "$(nproc)" >&2
+fi

@@ -5,6 +5,7 @@
 
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -50,6 +51,43 @@ bool use_fused_projection(int64_t tokens, std::initializer_list<const Projection
   return true;
 }
 
+// The window as HF applies it per family: Mistral windows every layer whenever sliding_window is
+// set (its config class defaults to 4096 when the key is absent); Qwen2 only with
+// use_sliding_window, and only in the layers from max_window_layers on (or the ones layer_types
+// marks "sliding_attention"); LLaMA has no window.
+void read_sliding_window(const nlohmann::json& j, CausalLMConfig& c) {
+  if (c.model_type == "llama") return;
+  int64_t window = 0;
+  if (c.model_type == "mistral")
+    window = j.contains("sliding_window") ? json_or<int64_t>(j, "sliding_window", 0) : 4096;
+  else if (json_or<bool>(j, "use_sliding_window", false))
+    window = json_or<int64_t>(j, "sliding_window", 0);
+  if (window < 0) user_error("config.json: sliding_window must be positive or null, got {}", window);
+  if (window == 0) return;
+  c.sliding_window = window;
+  if (c.model_type != "qwen2") return;
+  c.max_window_layers = json_or<int64_t>(j, "max_window_layers", 28);
+  auto it = j.find("layer_types");
+  if (it == j.end() || it->is_null()) return;
+  // grec keeps the windowed layers as one suffix of the stack; other layouts are refused rather
+  // than computed differently from HF.
+  const auto bad = [&]() {
+    user_error("config.json: layer_types {} is not supported with use_sliding_window (grec needs "
+               "{} entries, \"full_attention\" layers first and then \"sliding_attention\" ones)",
+               it->dump(), c.num_hidden_layers);
+  };
+  if (!it->is_array() || static_cast<int64_t>(it->size()) != c.num_hidden_layers) bad();
+  int64_t first = c.num_hidden_layers;
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const auto& t = (*it)[i];
+    if (!t.is_string()) bad();
+    const std::string kind = t.get<std::string>();
+    if (kind == "sliding_attention") first = std::min(first, i);
+    else if (kind != "full_attention" || first < c.num_hidden_layers) bad();
+  }
+  c.max_window_layers = first;
+}
+
 }  // namespace
 
 CausalLMConfig CausalLMConfig::from_json(const nlohmann::json& j) {
@@ -83,6 +121,7 @@ CausalLMConfig CausalLMConfig::from_json(const nlohmann::json& j) {
   c.num_hidden_layers = json_or<int64_t>(j, "num_hidden_layers", c.num_hidden_layers);
   c.num_attention_heads = json_or<int64_t>(j, "num_attention_heads", c.num_attention_heads);
   c.num_key_value_heads = json_or<int64_t>(j, "num_key_value_heads", c.num_attention_heads);
+  c.attention_head_dim = json_or<int64_t>(j, "head_dim", 0);
   c.max_position_embeddings =
       json_or<int64_t>(j, "max_position_embeddings", c.max_position_embeddings);
   c.rms_norm_eps = json_or<double>(j, "rms_norm_eps", c.rms_norm_eps);
@@ -93,15 +132,18 @@ CausalLMConfig CausalLMConfig::from_json(const nlohmann::json& j) {
   c.pad_token_id = token_id(j, "pad_token_id");
   c.torch_dtype = json_or<std::string>(j, "torch_dtype", "float32");
   c.initializer_range = json_or<double>(j, "initializer_range", c.initializer_range);
-  c.dropout = json_or<double>(j, "attention_dropout", 0.0);
+  c.attention_dropout = json_or<double>(j, "attention_dropout", 0.0);
   if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
     user_error("config.json: rope_scaling is not supported (found {})", j["rope_scaling"].dump());
   if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.num_attention_heads <= 0 ||
-      c.hidden_size % c.num_attention_heads != 0 || c.num_key_value_heads <= 0 ||
-      c.num_attention_heads % c.num_key_value_heads != 0 || c.head_dim() % 2 != 0)
+      c.attention_head_dim < 0 ||
+      (c.attention_head_dim == 0 && c.hidden_size % c.num_attention_heads != 0) ||
+      c.num_key_value_heads <= 0 || c.num_attention_heads % c.num_key_value_heads != 0 ||
+      c.head_dim() % 2 != 0)
     user_error("config.json: inconsistent sizes (hidden_size {}, num_attention_heads {}, "
-               "num_key_value_heads {}, vocab_size {})", c.hidden_size, c.num_attention_heads,
-               c.num_key_value_heads, c.vocab_size);
+               "num_key_value_heads {}, head_dim {}, vocab_size {})", c.hidden_size,
+               c.num_attention_heads, c.num_key_value_heads, c.head_dim(), c.vocab_size);
+  read_sliding_window(j, c);
   return c;
 }
 
@@ -115,23 +157,27 @@ nlohmann::json CausalLMConfig::to_json() const {
   j["num_hidden_layers"] = num_hidden_layers;
   j["num_attention_heads"] = num_attention_heads;
   j["num_key_value_heads"] = num_key_value_heads;
+  if (attention_head_dim > 0) j["head_dim"] = attention_head_dim;
   j["max_position_embeddings"] = max_position_embeddings;
   j["rms_norm_eps"] = rms_norm_eps;
   j["rope_theta"] = rope_theta;
   j["tie_word_embeddings"] = tie_word_embeddings;
   j["hidden_act"] = "silu";
   j["initializer_range"] = initializer_range;
-  j["attention_dropout"] = 0.0;
+  j["attention_dropout"] = attention_dropout;
   j["use_cache"] = true;
   j["torch_dtype"] = torch_dtype;
   if (model_type == "llama") {
     j["attention_bias"] = attention_bias;
     j["mlp_bias"] = false;
   }
-  if (model_type == "qwen2" || model_type == "mistral") {
-    j["use_sliding_window"] = false;
-    j["sliding_window"] = nullptr;
+  const auto window = sliding_window > 0 ? nlohmann::json(sliding_window) : nlohmann::json(nullptr);
+  if (model_type == "qwen2") {
+    j["use_sliding_window"] = sliding_window > 0;
+    j["sliding_window"] = window;
+    j["max_window_layers"] = sliding_window > 0 ? max_window_layers : num_hidden_layers;
   }
+  if (model_type == "mistral") j["sliding_window"] = window;
   j["bos_token_id"] = bos_token_id >= 0 ? nlohmann::json(bos_token_id) : nlohmann::json(nullptr);
   j["eos_token_id"] = eos_token_id >= 0 ? nlohmann::json(eos_token_id) : nlohmann::json(nullptr);
   if (pad_token_id >= 0) j["pad_token_id"] = pad_token_id;
@@ -175,7 +221,7 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
 
 AttentionImpl::AttentionImpl(const CausalLMConfig& c)
     : heads_(c.num_attention_heads), kv_heads_(c.num_key_value_heads), head_dim_(c.head_dim()),
-      dropout_(c.dropout) {
+      dropout_(c.attention_dropout) {
   q_proj = register_module("q_proj", Projection(c.hidden_size, heads_ * head_dim_, c.attention_bias));
   k_proj = register_module("k_proj", Projection(c.hidden_size, kv_heads_ * head_dim_, c.attention_bias));
   v_proj = register_module("v_proj", Projection(c.hidden_size, kv_heads_ * head_dim_, c.attention_bias));
@@ -252,7 +298,8 @@ torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
   return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
 }
 
-DecoderLayerImpl::DecoderLayerImpl(const CausalLMConfig& c) : dropout_(c.dropout) {
+DecoderLayerImpl::DecoderLayerImpl(const CausalLMConfig& c)
+    : residual_dropout_(c.residual_dropout), attention_dropout_(c.attention_dropout) {
   self_attn = register_module("self_attn", Attention(c));
   mlp = register_module("mlp", MLP(c));
   input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
@@ -264,12 +311,12 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
                                         const torch::Tensor& sin, const torch::Tensor& mask,
                                         const torch::Tensor& past_k, const torch::Tensor& past_v,
                                         torch::Tensor* new_k, torch::Tensor* new_v) {
-  const bool drop = dropout_ > 0 && is_training();
+  const bool drop = residual_dropout_ > 0 && is_training();
   auto a = self_attn(input_layernorm(x), cos, sin, mask, past_k, past_v, new_k, new_v);
-  if (drop) a = torch::dropout(a, dropout_, true);
+  if (drop) a = torch::dropout(a, residual_dropout_, true);
   auto h = x + a;
   auto m = mlp(post_attention_layernorm(h));
-  if (drop) m = torch::dropout(m, dropout_, true);
+  if (drop) m = torch::dropout(m, residual_dropout_, true);
   return h + m;
 }
 
@@ -359,7 +406,7 @@ class CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
 
 bool DecoderLayerImpl::uses_dropout() const {
   if (!is_training()) return false;
-  if (dropout_ > 0) return true;
+  if (residual_dropout_ > 0 || attention_dropout_ > 0) return true;
   for (const auto& p : {self_attn->q_proj, self_attn->k_proj, self_attn->v_proj, self_attn->o_proj,
                         mlp->gate_proj, mlp->up_proj, mlp->down_proj})
     if (p->has_lora() && p->lora_dropout > 0) return true;
@@ -376,10 +423,10 @@ DecoderImpl::DecoderImpl(const CausalLMConfig& c) {
 
 CausalLMImpl::CausalLMImpl(CausalLMConfig config) : config_(std::move(config)) {
   const auto& c = config_;
-  GREC_CHECK(c.hidden_size % c.num_attention_heads == 0 &&
+  GREC_CHECK((c.attention_head_dim > 0 || c.hidden_size % c.num_attention_heads == 0) &&
                  c.num_attention_heads % c.num_key_value_heads == 0 && c.head_dim() % 2 == 0,
-             "inconsistent attention sizes: hidden {} heads {} kv heads {}", c.hidden_size,
-             c.num_attention_heads, c.num_key_value_heads);
+             "inconsistent attention sizes: hidden {} heads {} kv heads {} head_dim {}",
+             c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim());
   model = register_module("model", Decoder(c));
   if (!c.tie_word_embeddings)
     lm_head = register_module(
@@ -457,9 +504,13 @@ torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& input_ids,
   auto emb = torch::cat({freqs, freqs}, -1);
   auto cos = emb.cos().to(dtype), sin = emb.sin().to(dtype);
 
-  // Additive mask [B, 1, T, S]: key j visible from query i when j <= past + i and j is a token.
-  torch::Tensor mask;
-  if (T > 1 || full_mask.defined()) {
+  // Additive mask [B, 1, T, S]: key j visible from query i when j <= past + i and j is a token;
+  // sliding-window layers also need past + i - j < sliding_window. Distances count cache slots,
+  // padding included, as HF does (left padding leaves the distance between tokens unchanged).
+  // window_mask stays undefined while no query reaches past the window.
+  torch::Tensor mask, window_mask;
+  const bool windowed = c.sliding_window > 0 && S > c.sliding_window;
+  if (T > 1 || full_mask.defined() || windowed) {
     auto qi = torch::arange(past, S, torch::TensorOptions().dtype(torch::kLong).device(dev)).unsqueeze(1);
     auto kj = torch::arange(0, S, torch::TensorOptions().dtype(torch::kLong).device(dev)).unsqueeze(0);
     auto allowed = (kj <= qi).unsqueeze(0).unsqueeze(0);  // [1, 1, T, S]
@@ -468,8 +519,12 @@ torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& input_ids,
                     : dtype == torch::kHalf   ? -65504.0
                     : dtype == torch::kDouble ? std::numeric_limits<double>::lowest()
                                               : static_cast<double>(std::numeric_limits<float>::lowest());
-    mask = torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(dtype).device(dev))
-               .masked_fill(allowed.logical_not(), lowest);
+    auto additive = [&](const torch::Tensor& ok) {
+      return torch::zeros(ok.sizes(), torch::TensorOptions().dtype(dtype).device(dev))
+          .masked_fill(ok.logical_not(), lowest);
+    };
+    mask = additive(allowed);
+    if (windowed) window_mask = additive(allowed & (kj > qi - c.sliding_window).unsqueeze(0).unsqueeze(0));
   }
 
   const auto n = model->layers->size();
@@ -481,6 +536,8 @@ torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& input_ids,
   }
   for (size_t i = 0; i < n; ++i) {
     auto layer = model->layers->ptr<DecoderLayerImpl>(i);
+    const auto& layer_mask =
+        window_mask.defined() && c.windowed_layer(static_cast<int64_t>(i)) ? window_mask : mask;
     torch::Tensor pk, pv;
     if (cache) {
       pk = cache->keys[i];
@@ -488,12 +545,12 @@ torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& input_ids,
     }
     if (checkpoint) {
       auto params = layer->parameters();
-      x = CheckpointedLayer::apply(x, cos, sin,
-                                   mask.defined() ? c10::optional<torch::Tensor>(mask) : c10::nullopt,
-                                   layer.get(), torch::TensorList(params));
+      x = CheckpointedLayer::apply(
+          x, cos, sin, layer_mask.defined() ? c10::optional<torch::Tensor>(layer_mask) : c10::nullopt,
+          layer.get(), torch::TensorList(params));
       continue;
     }
-    x = layer->forward(x, cos, sin, mask, pk, pv, cache ? &cache->keys[i] : nullptr,
+    x = layer->forward(x, cos, sin, layer_mask, pk, pv, cache ? &cache->keys[i] : nullptr,
                        cache ? &cache->values[i] : nullptr);
   }
   if (cache) {
@@ -506,31 +563,60 @@ torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& input_ids,
 
 void CausalLMImpl::resize_token_embeddings(int64_t new_vocab, uint64_t seed) {
   TORCH_CHECK(new_vocab > 0, "new vocabulary size must be positive, got ", new_vocab);
+  const int64_t old = config_.vocab_size;
+  if (new_vocab >= old) {
+    add_token_rows(old, old, new_vocab, seed);
+    return;
+  }
+  auto shrink = [&](torch::Tensor& w) {
+    auto nw = w.detach().narrow(0, 0, new_vocab).clone();
+    torch::NoGradGuard no_grad;
+    w.set_data(nw);
+  };
+  shrink(model->embed_tokens->weight);
+  model->embed_tokens->options.num_embeddings(new_vocab);
+  if (lm_head) {
+    shrink(lm_head->weight);
+    lm_head->options.out_features(new_vocab);
+  }
+  config_.vocab_size = new_vocab;
+}
+
+void CausalLMImpl::add_token_rows(int64_t old_tokens, int64_t new_tokens, int64_t new_vocab,
+                                  uint64_t seed) {
+  const int64_t old = model->embed_tokens->weight.size(0);
+  TORCH_CHECK(old_tokens > 0 && old_tokens <= new_tokens,
+              "add_token_rows: bad token range [", old_tokens, ", ", new_tokens, ")");
+  const int64_t rows = std::max({old, new_vocab, new_tokens});
+  // The rows that get the mean: the new tokens' and every grown one; an untouched spare row of
+  // the checkpoint in between keeps its values.
+  std::vector<std::pair<int64_t, int64_t>> fresh;
+  if (new_tokens <= old) fresh = {{old_tokens, new_tokens}, {old, rows}};
+  else fresh = {{std::min(old_tokens, old), rows}};
   auto gen = at::detail::createCPUGenerator(seed);
-  auto grow = [&](torch::Tensor& w) {
-    const int64_t old = w.size(0);
+  auto fill = [&](torch::Tensor& w) {
     auto src = w.detach();
-    torch::Tensor nw;
-    if (new_vocab <= old) {
-      nw = src.narrow(0, 0, new_vocab).clone();
-    } else {
-      auto f = src.to(torch::kFloat).cpu();
-      auto mean = f.mean(0, true);
-      auto std = f.std().item<double>();
-      auto noise = torch::randn({new_vocab - old, w.size(1)}, gen, torch::TensorOptions().dtype(torch::kFloat));
-      auto rows = (mean + noise * (1e-3 * std)).to(src.options());
-      nw = torch::cat({src, rows}, 0);
+    auto known = src.narrow(0, 0, std::min(old_tokens, old)).to(torch::kFloat).cpu();
+    auto mean = known.mean(0, true);
+    const double std = known.std().item<double>();
+    torch::Tensor nw = rows > old
+                           ? torch::cat({src, torch::empty({rows - old, src.size(1)}, src.options())}, 0)
+                           : src.clone();
+    for (const auto& [begin, end] : fresh) {
+      if (end <= begin) continue;
+      auto noise = torch::randn({end - begin, src.size(1)}, gen, torch::TensorOptions().dtype(torch::kFloat));
+      nw.narrow(0, begin, end - begin).copy_(mean + noise * (1e-3 * std));
     }
     torch::NoGradGuard no_grad;
     w.set_data(nw);
   };
-  grow(model->embed_tokens->weight);
-  model->embed_tokens->options.num_embeddings(new_vocab);
+  fill(model->embed_tokens->weight);
+  model->embed_tokens->options.num_embeddings(rows);
   if (lm_head) {
-    grow(lm_head->weight);
-    lm_head->options.out_features(new_vocab);
+    fill(lm_head->weight);
+    lm_head->options.out_features(rows);
   }
-  config_.vocab_size = new_vocab;
+  config_.vocab_size = rows;
 }
 
 }  // namespace grec::model

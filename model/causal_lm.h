@@ -2,8 +2,9 @@
 // parameter names are exactly the HF transformers names ("model.embed_tokens.weight",
 // "model.layers.0.self_attn.q_proj.weight", ..., "lm_head.weight"):
 //   RMSNorm (statistics in fp32, as HF), rotary position embeddings in HF's rotate_half
-//   convention with theta = rope_theta, grouped-query attention (num_key_value_heads), optional
-//   q/k/v bias (Qwen2), SwiGLU MLP, tied or untied LM head.
+//   convention with theta = rope_theta, grouped-query attention (num_key_value_heads), an explicit
+//   head_dim (q/k/v/o are num_heads * head_dim wide), optional q/k/v bias (Qwen2), optional
+//   sliding-window (banded causal) attention, SwiGLU MLP, tied or untied LM head.
 // Masks: causal plus padding (attention_mask 1 = token, 0 = padding); left padding is supported and
 // positions count real tokens only (HF: position_ids = cumsum(mask) - 1), so a left-padded row
 // computes what the unpadded row would. A KVCache makes incremental decoding exact.
@@ -27,23 +28,41 @@ struct CausalLMConfig {
   int64_t num_hidden_layers = 2;
   int64_t num_attention_heads = 4;
   int64_t num_key_value_heads = 4;
+  // HF "head_dim" when the config sets it (Mistral-Nemo, Qwen3 and Gemma-style configs make it
+  // independent of hidden_size); 0 = hidden_size / num_attention_heads.
+  int64_t attention_head_dim = 0;
   int64_t max_position_embeddings = 2048;
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
   bool tie_word_embeddings = false;
   bool attention_bias = false;  // q/k/v bias (Qwen2: true)
   int64_t bos_token_id = -1, eos_token_id = -1, pad_token_id = -1;  // -1 if none
+  // Sliding-window attention (HF sliding_window): a query sees itself and the sliding_window - 1
+  // positions before it, in the layers [max_window_layers, num_hidden_layers) (Qwen2's
+  // max_window_layers; Mistral windows every layer). 0 = full causal attention everywhere.
+  int64_t sliding_window = 0;
+  int64_t max_window_layers = 0;
   std::string torch_dtype = "float32";
-  double dropout = 0;                    // attention-probability and residual dropout (training only)
+  // Training-only dropout. attention_dropout is HF's key of that name: dropout on the attention
+  // probabilities. residual_dropout (on the attention and MLP branches before the residual add) is
+  // grec's own for models trained from scratch; HF LLaMA/Qwen2/Mistral have none, so it is never
+  // read from nor written to config.json.
+  double attention_dropout = 0;
+  double residual_dropout = 0;
   // Training with grad enabled (no KV cache): each decoder layer keeps only its input and is
   // recomputed in backward (less activation memory for about one extra forward); gradients are
   // unchanged, dropout included (the CPU RNG state is replayed).
   bool activation_checkpointing = false;
   double initializer_range = 0.02;       // N(0, initializer_range) for fresh models
 
-  int64_t head_dim() const { return hidden_size / num_attention_heads; }
+  int64_t head_dim() const {
+    return attention_head_dim > 0 ? attention_head_dim : hidden_size / num_attention_heads;
+  }
+  bool windowed_layer(int64_t layer) const { return sliding_window > 0 && layer >= max_window_layers; }
   // Reads an HF config.json object; unknown keys are ignored, missing ones take the family's
-  // defaults. grec::UserError for an unsupported architecture or inconsistent sizes.
+  // defaults (as HF's config classes). grec::UserError for an unsupported architecture, an
+  // unsupported layout (rope_scaling, layer_types that are not full layers then windowed ones) or
+  // inconsistent sizes.
   static CausalLMConfig from_json(const nlohmann::json& j);
   // An HF config.json object (architectures, model_type, sizes, torch_dtype, ...).
   nlohmann::json to_json() const;
@@ -88,8 +107,9 @@ TORCH_MODULE(RMSNorm);
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const CausalLMConfig& c);
-  // x [B, T, H]; cos/sin [B, T, head_dim]; mask additive [B, 1, T, S] (S = past + T);
-  // past_k/past_v may be undefined; on return *new_k/*new_v hold [B, kv, S, head_dim].
+  // x [B, T, H]; cos/sin [B, T, head_dim]; mask additive [B, 1, T, S] (S = past + T; banded in
+  // sliding-window layers); past_k/past_v may be undefined; on return *new_k/*new_v hold
+  // [B, kv, S, head_dim].
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, const torch::Tensor& past_k,
                         const torch::Tensor& past_v, torch::Tensor* new_k, torch::Tensor* new_v);
@@ -122,7 +142,7 @@ class DecoderLayerImpl : public torch::nn::Module {
   MLP mlp{nullptr};
 
  private:
-  double dropout_;
+  double residual_dropout_, attention_dropout_;
 };
 TORCH_MODULE(DecoderLayer);
 
@@ -154,6 +174,13 @@ class CausalLMImpl : public torch::nn::Module {
   // Grows (or shrinks) the embedding and LM-head rows to new_vocab; new rows = mean of the old
   // rows + N(0, 1e-3 * std) noise from `seed`. Updates config().vocab_size.
   void resize_token_embeddings(int64_t new_vocab, uint64_t seed);
+  // Rows for tokens just added to the tokenizer, whose ids are [old_tokens, new_tokens)
+  // (old_tokens = the tokenizer's size before): grows the embedding and LM head to new_vocab rows
+  // if they have fewer, and sets the rows of the new tokens and every grown row to the mean of the
+  // rows [0, old_tokens) + N(0, 1e-3 * std) noise from `seed`. Checkpoints often ship spare rows
+  // beyond their tokenizer (Qwen2: ~270); those never enter the mean, and the ones no new token
+  // takes are left as they are. Updates config().vocab_size.
+  void add_token_rows(int64_t old_tokens, int64_t new_tokens, int64_t new_vocab, uint64_t seed);
   const CausalLMConfig& config() const { return config_; }
   CausalLMConfig& mutable_config() { return config_; }
   // The LM head weight [vocab, hidden] (the embedding table when tied).

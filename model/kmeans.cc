@@ -4,17 +4,12 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/splitmix64.h"
+
 namespace grec::model {
 namespace {
 
-uint64_t splitmix(uint64_t& s) {
-  uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-double uniform01(uint64_t& s) { return static_cast<double>(splitmix(s) >> 11) * 0x1.0p-53; }
+double uniform01(uint64_t& s) { return unit_double(splitmix64(s)); }
 
 // Squared distances of x's rows to every centroid, [rows, k], clamped at 0 (cancellation).
 torch::Tensor sq_distances(const torch::Tensor& x, const torch::Tensor& c) {
@@ -65,7 +60,7 @@ KMeansResult kmeans(const torch::Tensor& input, const KMeansOptions& o) {
 
   // k-means++: first centre uniform, then each next one with probability ∝ D(x)².
   std::vector<int64_t> chosen;
-  chosen.push_back(static_cast<int64_t>(splitmix(rng) % static_cast<uint64_t>(n)));
+  chosen.push_back(static_cast<int64_t>(splitmix64(rng) % static_cast<uint64_t>(n)));
   torch::Tensor d2;
   nearest_centroid(x, x.index_select(0, torch::tensor(chosen)), batch, &d2);
   while (static_cast<int64_t>(chosen.size()) < k) {
@@ -75,7 +70,7 @@ KMeansResult kmeans(const torch::Tensor& input, const KMeansOptions& o) {
     for (double v : weights) total += v;
     // All points coincide with centres (n < k or duplicates): repeat points uniformly.
     const int64_t next = total > 0 ? draw(weights, total, rng)
-                                   : static_cast<int64_t>(splitmix(rng) % static_cast<uint64_t>(n));
+                                   : static_cast<int64_t>(splitmix64(rng) % static_cast<uint64_t>(n));
     chosen.push_back(next);
     torch::Tensor dn;
     nearest_centroid(x, x.slice(0, next, next + 1), batch, &dn);

@@ -112,7 +112,7 @@ RQVAEOutput RQVAEImpl::forward(const torch::Tensor& x) {
   std::optional<c10::impl::ExcludeDispatchKeyGuard> fp32;
   const torch::Tensor z_mixed = encode(x);
   fp32.emplace(c10::autocast_dispatch_keyset);
-  const torch::Tensor z = z_mixed.to(torch::kFloat);  // no-op without autocast
+  const torch::Tensor z = z_mixed.to(codebooks_.scalar_type());  // no-op without autocast
   torch::Tensor r = z;
   torch::Tensor q = torch::zeros_like(z, z.options().requires_grad(false));
   torch::Tensor quant = torch::zeros({}, x.options());
@@ -151,7 +151,7 @@ RQVAEOutput RQVAEImpl::forward(const torch::Tensor& x) {
   // The codebook terms above are what trains the codes (their gradient does not go via q).
   const torch::Tensor zq = z + (q - z).detach();
   fp32.reset();
-  out.reconstruction = decode(zq).to(torch::kFloat);
+  out.reconstruction = decode(zq).to(x.scalar_type());
   out.codes = torch::stack(codes, 1);
   out.recon_loss_sum = sq_sum(out.reconstruction, x);
   out.quant_loss_sum = quant / static_cast<double>(L);

@@ -5,11 +5,11 @@
 
 #include "core/error.h"
 
-namespace grec::model {
+namespace grec::tok {
 
 std::vector<std::vector<BeamHit>> constrained_beam_search(
-    CausalLM& lm, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-    const tok::PrefixTrie& trie, const std::vector<std::vector<int64_t>>& token_ids,
+    model::CausalLM& lm, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+    const PrefixTrie& trie, const std::vector<std::vector<int64_t>>& token_ids,
     int64_t num_beams) {
   const int64_t levels = trie.levels();
   GREC_CHECK(levels >= 1 && trie.num_items() >= 1, "constrained_beam_search: empty trie");
@@ -27,7 +27,7 @@ std::vector<std::vector<BeamHit>> constrained_beam_search(
     }
   }
 
-  BeamConstraint constraint;
+  model::BeamConstraint constraint;
   constraint.initial_state = tok::PrefixTrie::kRoot;
   constraint.allowed = [&](const std::vector<int64_t>& nodes) {
     return trie.masks(nodes, token_ids, vocab);
@@ -42,11 +42,11 @@ std::vector<std::vector<BeamHit>> constrained_beam_search(
     return next;
   };
 
-  GenerationOptions options;
+  model::GenerationOptions options;
   options.max_new_tokens = levels;
   options.num_beams = num_beams;
   options.eos_token_id = -1;  // items have exactly `levels` tokens
-  auto sequences = beam_search(lm, input_ids, attention_mask, options, &constraint);
+  auto sequences = model::beam_search(lm, input_ids, attention_mask, options, &constraint);
 
   std::vector<std::vector<BeamHit>> out(sequences.size());
   for (size_t b = 0; b < sequences.size(); ++b) {
@@ -60,4 +60,4 @@ std::vector<std::vector<BeamHit>> constrained_beam_search(
   return out;
 }
 
-}  // namespace grec::model
+}  // namespace grec::tok

@@ -19,15 +19,16 @@
 #include "model/generation.h"
 #include "tokenizer/prefix_trie.h"
 
-// Declared in grec::model, where the API note (notes/api_issue45.md) places it next to BeamHit.
-namespace grec::model {
+namespace grec::tok {
+
+using model::BeamHit;
 
 // input_ids [B, T] (left padding), attention_mask [B, T] or undefined. token_ids[l][c] is the
 // vocabulary id of code c at level l (one row per trie level). Returns per prompt up to num_beams
 // distinct items, best first (fewer only when the trie has fewer items). Uses the KV cache.
 std::vector<std::vector<BeamHit>> constrained_beam_search(
-    CausalLM& lm, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-    const tok::PrefixTrie& trie, const std::vector<std::vector<int64_t>>& token_ids,
+    model::CausalLM& lm, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+    const PrefixTrie& trie, const std::vector<std::vector<int64_t>>& token_ids,
     int64_t num_beams);
 
-}  // namespace grec::model
+}  // namespace grec::tok

@@ -23,9 +23,14 @@ SemanticVocab add_semantic_tokens(TextTokenizer& tokenizer, const std::vector<in
     }
   }
   SemanticVocab v;
+  v.first_new_id = tokenizer.vocab_size();
   v.num_added = tokenizer.add_special_tokens(tokens);
   v.token_ids = semantic_token_ids(tokenizer, level_sizes);
   v.tokenizer_vocab = tokenizer.vocab_size();
+  // New tokens take consecutive ids from the old size on; rows are initialised by that range.
+  GREC_CHECK(v.tokenizer_vocab - v.first_new_id == v.num_added,
+             "{} semantic-ID tokens added but the vocabulary grew from {} to {}", v.num_added,
+             v.first_new_id, v.tokenizer_vocab);
   v.model_vocab = padded_vocab_size(std::max(v.tokenizer_vocab, current_model_vocab));
   return v;
 }

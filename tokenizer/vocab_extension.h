@@ -17,6 +17,9 @@ int64_t padded_vocab_size(int64_t n, int64_t multiple = 64);
 struct SemanticVocab {
   std::vector<std::vector<int64_t>> token_ids;  // [level][code] -> vocabulary id
   int64_t num_added = 0;                        // tokens that were new to the tokenizer
+  // tokenizer.vocab_size() before: the new tokens have ids [first_new_id, tokenizer_vocab), the
+  // rows of a pretrained model to initialise (CausalLMImpl::add_token_rows).
+  int64_t first_new_id = 0;
   int64_t tokenizer_vocab = 0;                  // tokenizer.vocab_size() afterwards
   int64_t model_vocab = 0;                      // padded_vocab_size(max(tokenizer, old model))
 };

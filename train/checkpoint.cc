@@ -267,6 +267,28 @@ std::optional<std::string> find_resume_checkpoint(const std::string& root) {
   return std::nullopt;
 }
 
+nlohmann::json read_schedule_state(const std::string& dir) {
+  const std::string path = dir + "/scheduler.json";
+  nlohmann::json j = read_json(path);
+  if (!j.is_object() || !j.contains("schedule")) user_error("'{}' holds no lr schedule", path);
+  return j;
+}
+
+std::vector<std::string> schedule_differences(const nlohmann::json& saved,
+                                              const nlohmann::json& current) {
+  std::vector<std::string> out;
+  for (const auto& item : current.items()) {
+    if (item.key() == "step" || item.key() == "lr") continue;
+    const auto it = saved.find(item.key());
+    if (it == saved.end() || *it != item.value()) {
+      out.push_back(fmt::format("{} {} vs {}", item.key(),
+                                it == saved.end() ? std::string("(absent)") : it->dump(),
+                                item.value().dump()));
+    }
+  }
+  return out;
+}
+
 TrainerState read_trainer_state(const std::string& dir) {
   const std::string path = dir + "/trainer_state.json";
   try {

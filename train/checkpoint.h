@@ -76,6 +76,12 @@ std::string validate_checkpoint(const std::string& dir);
 // The newest valid complete checkpoint (invalid newer ones are reported with a warning).
 std::optional<std::string> find_resume_checkpoint(const std::string& root);
 
+// The lr schedule a checkpoint was trained on (scheduler.json).
+nlohmann::json read_schedule_state(const std::string& dir);
+// The settings (schedule kind, base lr, warmup, total steps, ...) in which two LrSchedule::state()
+// records differ; "step" and "lr" are where a schedule stands, not what it is, and are not compared.
+std::vector<std::string> schedule_differences(const nlohmann::json& saved,
+                                              const nlohmann::json& current);
 TrainerState read_trainer_state(const std::string& dir);
 void load_checkpoint_model(const std::string& dir, torch::nn::Module& module);
 void load_checkpoint_optimizer(const std::string& dir, torch::optim::Optimizer& optimizer);

@@ -79,26 +79,36 @@ void set_aside_stale_checkpoints(const RunDir& run, const std::string& stage,
 
 }  // namespace
 
-std::string stage_key(const Config& config, const std::string& name) {
-  const Stage* stage = find_stage(name);
+bool StageContext::is_root() const { return env.rank() == 0; }
+
+const Stage* find_stage(const std::vector<Stage>& stages, const std::string& name) {
+  auto it = std::find_if(stages.begin(), stages.end(), [&](const Stage& x) { return x.name == name; });
+  return it == stages.end() ? nullptr : &*it;
+}
+
+std::string stage_key(const std::vector<Stage>& stages, const Config& config,
+                      const std::string& name) {
+  const Stage* stage = find_stage(stages, name);
   GREC_CHECK(stage != nullptr, "unknown stage '{}'", name);
   uint64_t h = fnv1a64(config.dump(stage->config_sections));
   h = fnv1a64(name, h);
   if (stage->fingerprint) h = fnv1a64(stage->fingerprint(config), h);
   for (const auto& in : stage->inputs) {
-    const Stage* up = find_stage(in);
+    const Stage* up = find_stage(stages, in);
     GREC_CHECK(up != nullptr, "stage '{}' reads unknown stage '{}'", name, in);
     if (up->enabled && !up->enabled(config)) {
       // The upstream stage is replaced by a user-given file (e.g. data.dataset).
-      h = fnv1a64(file_fingerprint(dataset_path(config)), h);
+      GREC_CHECK(up->replaced_by, "stage '{}' can be off but names no file that replaces it", in);
+      h = fnv1a64(file_fingerprint(up->replaced_by(config)), h);
     } else {
-      h = fnv1a64(stage_key(config, in), h);
+      h = fnv1a64(stage_key(stages, config, in), h);
     }
   }
   return hex64(h);
 }
 
-int run_pipeline(const Config& config, const dist::MpiEnv& env, const PipelineOptions& options) {
+int run_pipeline(const std::vector<Stage>& stages, const Config& config, const dist::MpiEnv& env,
+                 const PipelineOptions& options) {
   const RunDir run = RunDir::from_config(config);
   const bool root = env.rank() == 0;
   if (root) run.prepare(config, options.command_line);
@@ -109,18 +119,18 @@ int run_pipeline(const Config& config, const dist::MpiEnv& env, const PipelineOp
   comm->set_watchdog(&watchdog);
 
   for (const auto& name : options.only) {
-    if (!find_stage(name)) user_error("unknown stage '{}' (see `grec stage --help`)", name);
+    if (!find_stage(stages, name)) user_error("unknown stage '{}' (see `grec stage --help`)", name);
   }
   const std::vector<std::string> wanted = config.get_string_list("run.stages");
   for (const auto& name : wanted) {
-    if (!find_stage(name)) {
+    if (!find_stage(stages, name)) {
       user_error("run.stages names unknown stage '{}' ({})", name, config.origin("run.stages"));
     }
   }
 
   Table summary({"stage", "status", "wall", "key figures"});
   const auto t_run = std::chrono::steady_clock::now();
-  for (const Stage& stage : all_stages()) {
+  for (const Stage& stage : stages) {
     const bool selected = options.only.empty() ||
                           std::find(options.only.begin(), options.only.end(), stage.name) !=
                               options.only.end();
@@ -134,7 +144,7 @@ int run_pipeline(const Config& config, const dist::MpiEnv& env, const PipelineOp
       summary.add_row({stage.name, "skipped", "-", "input given by the config"});
       continue;
     }
-    const std::string key = stage_key(config, stage.name);
+    const std::string key = stage_key(stages, config, stage.name);
     const std::string marker = marker_path(run, stage.name);
     int64_t cached = 0;
     nlohmann::json cached_summary;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "train/stage.h"
 
 namespace grec::dist {
 class MpiEnv;
@@ -19,10 +20,12 @@ struct PipelineOptions {
   std::string command_line;
 };
 
-// Returns the process exit code.
-int run_pipeline(const Config& config, const dist::MpiEnv& env, const PipelineOptions& options);
+// Runs `stages` (in pipeline order) under `config`. Returns the process exit code.
+int run_pipeline(const std::vector<Stage>& stages, const Config& config, const dist::MpiEnv& env,
+                 const PipelineOptions& options);
 
 // The cache key of `stage` under `config`: hash of its config sections and its inputs' keys.
-std::string stage_key(const Config& config, const std::string& stage);
+std::string stage_key(const std::vector<Stage>& stages, const Config& config,
+                      const std::string& stage);
 
 }  // namespace grec::train

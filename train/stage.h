@@ -1,5 +1,7 @@
-// Stages: every arrow of the pipeline (DESIGN.md). A stage declares its config keys, names the
-// config sections and upstream stages its result depends on (the cache key), and runs.
+// What a stage is: every arrow of the pipeline (DESIGN.md). A stage declares its config keys, names
+// the config sections and upstream stages its result depends on (the cache key), and runs.
+// Dependencies point one way: the stages themselves live in stages/ (which uses train/); train/
+// knows only this interface, and the pipeline runner is handed the list of stages.
 #pragma once
 
 #include <functional>
@@ -43,14 +45,12 @@ struct Stage {
   // When set and false for this config, `grec run` skips the stage (e.g. ingest when
   // data.dataset names an existing file).
   std::function<bool(const Config&)> enabled;
+  // When the stage is off for a config: the file the config gives in place of its output; its
+  // fingerprint enters the keys of the stages that read this one.
+  std::function<std::string(const Config&)> replaced_by;
 };
 
-// Every stage, in pipeline order.
-const std::vector<Stage>& all_stages();
-const Stage* find_stage(const std::string& name);
-// The full schema: run.*, data.*, dist.*, and every stage's keys.
-ConfigSchema full_schema();
-// The dataset path the stages read: data.dataset, or the ingest stage's output.
-std::string dataset_path(const Config& config);
+// The stage called `name` in `stages`; null when there is none.
+const Stage* find_stage(const std::vector<Stage>& stages, const std::string& name);
 
 }  // namespace grec::train

@@ -4,6 +4,9 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
+
+#include <fmt/ranges.h>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -64,266 +67,349 @@ Trainer::Trainer(TrainOptions options, std::string stage, RunDir run, dist::Comm
       config_hash_(std::move(config_hash)),
       checkpoint_root_(run_.checkpoints(stage_)) {}
 
-TrainResult Trainer::fit(TrainTask& task) {
-  const auto wall_start = Clock::now();
-  const int rank = comm_.rank(), world = comm_.world();
-  const bool root = rank == 0;
-  const TrainOptions& o = options_;
-  torch::nn::Module& module = task.module();
-  module.train();
-  const precision::Precision prec = precision::parse(o.precision, stage_ + ".train.precision");
+namespace {
 
-  dist::GradSyncOptions sync_options;
-  sync_options.first_bucket_bytes = static_cast<int64_t>(o.first_bucket_mb * (1 << 20));
-  sync_options.bucket_bytes = static_cast<int64_t>(o.bucket_mb * (1 << 20));
-  sync_options.nonfinite = o.nonfinite;
-  sync_options.may_be_unused = task.may_be_unused();
-  dist::GradSync sync(module, comm_, sync_options);
-  sync.broadcast_state();
-  sync.check_consistency(config_hash_, task.dataset_fingerprint());
-
-  auto optimizer = make_optimizer(module, o);
-  std::vector<torch::Tensor> params;
-  for (const auto& group : optimizer->param_groups()) {
-    for (const auto& p : group.params()) params.push_back(p);
+// One call of Trainer::fit: the state that lives for the whole loop, and the loop cut into the
+// steps a reader follows — set up, resume, then per optimizer step: take the batch, forward and
+// backward its micro-batches, reduce and step, log, validate, checkpoint.
+class FitRun {
+ public:
+  FitRun(const TrainOptions& o, const std::string& stage, const std::string& checkpoint_root,
+         const std::string& config_hash, dist::Communicator& comm, MetricsWriter& metrics,
+         TrainTask& task)
+      : o_(o),
+        stage_(stage),
+        checkpoint_root_(checkpoint_root),
+        config_hash_(config_hash),
+        comm_(comm),
+        metrics_(metrics),
+        task_(task),
+        module_(task.module()),
+        root_(comm.rank() == 0),
+        prec_(precision::parse(o.precision, stage + ".train.precision")),
+        sync_(module_, comm, sync_options(o, task)),
+        optimizer_(make_optimizer(module_, o)),
+        sampler_(task.num_samples(), o.global_batch_size, comm.rank(), comm.world(),
+                 static_cast<uint64_t>(o.seed)),
+        steps_per_epoch_(init_sampler()),
+        total_steps_(o.max_steps > 0 ? o.max_steps : o.epochs * steps_per_epoch_),
+        schedule_(o, total_steps_) {
+    module_.train();
+    sync_.broadcast_state();
+    sync_.check_consistency(config_hash_, task.dataset_fingerprint());
+    for (const auto& group : optimizer_->param_groups()) {
+      for (const auto& p : group.params()) params_.push_back(p);
+    }
+    st_.config_hash = config_hash_;
+    st_.world = comm.world();
+    st_.global_batch_size = o.global_batch_size;
+    st_.total_steps = total_steps_;
+    st_.best_metric = -std::numeric_limits<double>::infinity();
+    // One stream per rank for dropout and the like; per-sample randomness uses sample_seed.
+    torch::manual_seed(dist::sample_seed(static_cast<uint64_t>(o.seed), -1, comm.rank()));
   }
-  dist::DistributedSampler sampler(task.num_samples(), o.global_batch_size, rank, world,
-                                   static_cast<uint64_t>(o.seed));
-  if (o.group_by_length) sampler.set_length_grouping(task.sample_lengths());
-  const int64_t steps_per_epoch = sampler.steps_per_epoch();
-  if (steps_per_epoch == 0) user_error("stage '{}' has no training samples", stage_);
-  const int64_t total_steps = o.max_steps > 0 ? o.max_steps : o.epochs * steps_per_epoch;
-  const LrSchedule schedule(o, total_steps);
 
-  TrainerState st;
-  st.config_hash = config_hash_;
-  st.world = world;
-  st.global_batch_size = o.global_batch_size;
-  st.total_steps = total_steps;
-  st.best_metric = -std::numeric_limits<double>::infinity();
-  // One stream per rank for dropout and the like; per-sample randomness uses sample_seed.
-  torch::manual_seed(dist::sample_seed(static_cast<uint64_t>(o.seed), -1, rank));
+  TrainResult run() {
+    const auto wall_start = Clock::now();
+    const bool resumed = resume();
+    Progress progress(stage_ + " train", std::max<int64_t>(total_steps_ - st_.step, 0),
+                      ProgressOptions{root_, 10.0, "step"});
+    int64_t last_saved = resumed ? st_.step : -1;
+    bool early_stop = false;
+    dist::StopSignal stop;
+    comm_mark_ = sync_.comm_seconds();
+    while (!st_.finished && st_.step < total_steps_) {
+      train_step();
+      const bool epoch_end = st_.step_in_epoch == 0;
+      const bool last = st_.step == total_steps_;
+      if (st_.step % o_.log_every == 0 || last) log_interval(progress);
+      progress.advance(1);
 
-  // Resume: rank 0 picks the folder, every rank reads it (checkpoints live on a shared disk).
-  const std::string resume_dir = from_rank0(
-      comm_, root && o.resume == "auto" ? find_resume_checkpoint(checkpoint_root_).value_or("")
-                                        : std::string());
-  if (!resume_dir.empty()) {
-    const TrainerState saved = read_trainer_state(resume_dir);
-    if (saved.global_batch_size != o.global_batch_size) {
+      bool improved = false;
+      if ((o_.eval_every > 0 && st_.step % o_.eval_every == 0) ||
+          (o_.eval_every == 0 && epoch_end) || last) {
+        improved = validate();
+        early_stop = o_.early_stop_patience > 0 && st_.evals_since_best >= o_.early_stop_patience;
+        if (early_stop) {
+          GREC_INFO("{}: early stop at step {} ({} validations without improvement)", stage_,
+                    st_.step, st_.evals_since_best);
+        }
+      }
+      const bool stopping = stop.agreed(comm_);
+      st_.finished = last || early_stop;
+      if (improved || stopping || st_.finished ||
+          (o_.checkpoint_every > 0 && st_.step % o_.checkpoint_every == 0)) {
+        save();
+        last_saved = st_.step;
+      }
+      if (stopping) {
+        progress.finish("stopped");
+        throw StopRequested(fmt::format("stage '{}' stopped by signal {} at step {}; checkpoint "
+                                        "'{}' written", stage_, stop.signal_number(), st_.step,
+                                        checkpoint_dir(checkpoint_root_, st_.step)));
+      }
+      if (early_stop) break;
+    }
+    progress.finish();
+    if (!st_.finished || last_saved != st_.step) {
+      // Resumed from a checkpoint that predates `finished` (e.g. max_steps lowered).
+      st_.finished = true;
+      save();
+    }
+    load_best();
+    result_.steps = st_.step;
+    result_.best_step = st_.best_step;
+    result_.best_valid = st_.best_valid;
+    result_.stopped = early_stop || st_.step < total_steps_;
+    result_.wall_s = seconds_since(wall_start);
+    return result_;
+  }
+
+ private:
+  static dist::GradSyncOptions sync_options(const TrainOptions& o, const TrainTask& task) {
+    dist::GradSyncOptions s;
+    s.first_bucket_bytes = static_cast<int64_t>(o.first_bucket_mb * (1 << 20));
+    s.bucket_bytes = static_cast<int64_t>(o.bucket_mb * (1 << 20));
+    s.nonfinite = o.nonfinite;
+    s.may_be_unused = task.may_be_unused();
+    return s;
+  }
+
+  int64_t init_sampler() {
+    if (o_.group_by_length) sampler_.set_length_grouping(task_.sample_lengths());
+    const int64_t n = sampler_.steps_per_epoch();
+    if (n == 0) user_error("stage '{}' has no training samples", stage_);
+    return n;
+  }
+
+  // Resume (resume: auto) from the latest COMPLETE checkpoint: rank 0 picks the folder, every
+  // rank reads it (checkpoints live on a shared disk). Returns whether it resumed.
+  bool resume() {
+    const std::string dir = from_rank0(
+        comm_, root_ && o_.resume == "auto"
+                   ? find_resume_checkpoint(checkpoint_root_).value_or("")
+                   : std::string());
+    if (dir.empty()) return false;
+    const TrainerState saved = read_trainer_state(dir);
+    if (saved.global_batch_size != o_.global_batch_size) {
       user_error("checkpoint '{}' was trained with {}.train.global_batch_size {}, the config says "
                  "{}; restore the value or set {}.train.resume: never",
-                 resume_dir, stage_, saved.global_batch_size, o.global_batch_size, stage_);
+                 dir, stage_, saved.global_batch_size, o_.global_batch_size, stage_);
     }
     if (saved.config_hash != config_hash_) {
       GREC_WARN("checkpoint '{}' was written under a different config (hash {} vs {}); resuming "
-                "anyway", resume_dir, saved.config_hash, config_hash_);
+                "anyway", dir, saved.config_hash, config_hash_);
     }
-    load_checkpoint_model(resume_dir, module);
-    load_checkpoint_optimizer(resume_dir, *optimizer);
+    const std::vector<std::string> changed =
+        schedule_differences(read_schedule_state(dir), schedule_.state(saved.step));
+    if (!changed.empty()) {
+      GREC_WARN("checkpoint '{}' was trained on another lr schedule ({} differ); training goes "
+                "on along the config's schedule from step {}", dir, fmt::join(changed, ", "),
+                saved.step);
+    }
+    load_checkpoint_model(dir, module_);
+    load_checkpoint_optimizer(dir, *optimizer_);
+    const int rank = comm_.rank(), world = comm_.world();
     if (rank < saved.world) {
-      const RankRng rng = read_rank_rng(resume_dir, rank);
+      const RankRng rng = read_rank_rng(dir, rank);
       GREC_CHECK(rng.step == saved.step, "RNG file of rank {} in '{}' is for step {}, not {}",
-                 rank, resume_dir, rng.step, saved.step);
+                 rank, dir, rng.step, saved.step);
       if (saved.world == world) rng.restore();
     }
     if (saved.world != world) {
       GREC_WARN("resuming '{}' written by {} ranks on {} ranks: the sample order is re-derived "
                 "from (epoch {}, step {}), per-rank random streams start afresh, so the run is "
-                "not bit-identical to an uninterrupted one", resume_dir, saved.world, world,
+                "not bit-identical to an uninterrupted one", dir, saved.world, world,
                 saved.epoch, saved.step_in_epoch);
     }
-    st.step = saved.step;
-    st.epoch = saved.epoch;
-    st.step_in_epoch = saved.step_in_epoch;
-    st.best_step = saved.best_step;
-    st.best_metric = saved.best_step >= 0 ? saved.best_metric : st.best_metric;
-    st.best_valid = saved.best_valid;
-    st.evals_since_best = saved.evals_since_best;
-    st.skipped_steps = saved.skipped_steps;
-    st.finished = saved.finished;
-    GREC_INFO("{}: resuming from '{}' (step {}, epoch {})", stage_, resume_dir, st.step,
-              st.epoch);
+    const double fresh_best = st_.best_metric;
+    st_.step = saved.step;
+    st_.epoch = saved.epoch;
+    st_.step_in_epoch = saved.step_in_epoch;
+    st_.best_step = saved.best_step;
+    st_.best_metric = saved.best_step >= 0 ? saved.best_metric : fresh_best;
+    st_.best_valid = saved.best_valid;
+    st_.evals_since_best = saved.evals_since_best;
+    st_.skipped_steps = saved.skipped_steps;
+    st_.finished = saved.finished;
+    GREC_INFO("{}: resuming from '{}' (step {}, epoch {})", stage_, dir, st_.step, st_.epoch);
+    return true;
   }
 
-  TrainResult result;
-  const auto save = [&]() {
-    const auto t_save = Clock::now();
-    const std::string tmp = checkpoint_temp_dir(checkpoint_root_, st.step);
-    if (root) begin_checkpoint(checkpoint_root_, st.step);
-    comm_.barrier();
-    write_rank_rng(tmp, rank, RankRng::capture(st));
-    if (root) write_shared_files(tmp, module, *optimizer, schedule.state(st.step), st);
-    comm_.barrier();
-    if (root) {
-      commit_checkpoint(checkpoint_root_, st.step);
-      prune_checkpoints(checkpoint_root_, o.keep_last, st.best_step);
-    }
-    comm_.barrier();
-    result.checkpoint_s += seconds_since(t_save);
-  };
+  // One optimizer step: this rank's share of the global batch, in micro-batches.
+  void train_step() {
+    const auto t_step = Clock::now();
+    Batch batch;
+    batch.epoch = st_.epoch;
+    batch.step = st_.step + 1;
+    comm_.set_step(batch.step);
+    const std::vector<int64_t> local = sampler_.local_batch(st_.epoch, st_.step_in_epoch);
+    const int64_t global_count = sampler_.global_count(st_.epoch, st_.step_in_epoch);
+    iv_.data_s += seconds_since(t_step);
 
-  const auto evaluate = [&]() -> bool {
+    schedule_.apply(*optimizer_, st_.step);
+    for (auto& p : params_) p.mutable_grad() = torch::Tensor();
+    for (auto& mb : micro_batches(local, o_.micro_batch_size)) {
+      batch.indices = std::move(mb);
+      forward_backward(batch, global_count);
+    }
+    reduce_and_step();
+    iv_.count += static_cast<double>(global_count);
+    ++iv_.steps;
+    ++st_.step;
+    if (++st_.step_in_epoch == steps_per_epoch_) {
+      ++st_.epoch;
+      st_.step_in_epoch = 0;
+    }
+  }
+
+  // loss_sum / global count, so that any split of the batch over ranks and micro-batches
+  // accumulates the single-process gradient.
+  void forward_backward(const Batch& batch, int64_t global_count) {
+    const auto t_data = Clock::now();
+    task_.prepare(batch);
+    iv_.data_s += seconds_since(t_data);
+    torch::Tensor loss;
+    {
+      precision::Autocast autocast(prec_, comm_.device());
+      loss = task_.loss_sum(batch);
+    }
+    (loss.to(torch::kFloat) / static_cast<double>(global_count)).backward();
+    iv_.loss_sum += loss.detach().to(torch::kDouble).item<double>();
+  }
+
+  // Sum the gradients over ranks; a non-finite one skips the step (counted), else clip the global
+  // norm and step.
+  void reduce_and_step() {
+    if (!sync_.reduce(dist::ReduceOp::kSum)) {
+      ++st_.skipped_steps;
+      return;
+    }
+    const double norm = sync_.grad_norm();
+    const double coef = dist::clip_coefficient(norm, o_.grad_clip);
+    if (coef != 1.0) {
+      // Folded into the fused optimizer's pass when it is one (no extra pass over the gradients).
+      if (auto* fused = dynamic_cast<FusedAdamW*>(optimizer_.get())) {
+        fused->scale_next_step_grads(coef);
+      } else {
+        sync_.scale_grads(coef);
+      }
+    }
+    iv_.grad_norm_sum += norm;
+    ++iv_.finite_steps;
+    optimizer_->step();
+  }
+
+  // One metrics.jsonl record for the interval since the last one (loss averaged over ranks).
+  void log_interval(Progress& progress) {
+    torch::Tensor l = torch::tensor({iv_.loss_sum}, torch::kDouble).to(comm_.device());
+    comm_.allreduce(l, dist::ReduceOp::kSum);
+    const double wall = std::max(seconds_since(iv_.start), 1e-9);
+    const double comm_s = sync_.comm_seconds() - comm_mark_;
+    const double loss = l.cpu().item<double>() / std::max(iv_.count, 1.0);
+    metrics_.write({{"stage", stage_},
+                    {"step", st_.step},
+                    {"epoch", st_.epoch},
+                    {"loss", loss},
+                    {"lr", schedule_.lr(st_.step - 1)},
+                    {"grad_norm", iv_.finite_steps ? iv_.grad_norm_sum / iv_.finite_steps
+                                                   : std::nan("")},
+                    {"samples_per_s", iv_.count / wall},
+                    {"time_data", iv_.data_s / wall},
+                    {"time_comm", comm_s / wall},
+                    {"time_compute", std::max(0.0, 1.0 - (iv_.data_s + comm_s) / wall)},
+                    {"skipped_steps", st_.skipped_steps}});
+    progress.advance(0, fmt::format("loss {:.4f}", loss));
+    iv_ = Interval();
+    comm_mark_ = sync_.comm_seconds();
+  }
+
+  // Collective: the task's validation; tracks the best. Returns whether this one is the best.
+  bool validate() {
     const auto t_eval = Clock::now();
-    module.eval();
+    module_.eval();
     nlohmann::json res;
     {
       torch::NoGradGuard no_grad;
-      res = task.evaluate("valid");
+      res = task_.evaluate("valid");
     }
-    module.train();
-    const std::string key = task.selection_metric();
+    module_.train();
+    const std::string key = task_.selection_metric();
     if (!res.contains(key) || !res[key].is_number()) {
       user_error("stage '{}': the validation results have no number '{}' to select the best "
                  "model by (got {})", stage_, key, res.dump());
     }
     const double value = res[key].get<double>();
-    const bool improved = st.best_step < 0 || value > st.best_metric;
+    const bool improved = st_.best_step < 0 || value > st_.best_metric;
     if (improved) {
-      st.best_metric = value;
-      st.best_step = st.step;
-      st.best_valid = res;
-      st.evals_since_best = 0;
+      st_.best_metric = value;
+      st_.best_step = st_.step;
+      st_.best_valid = res;
+      st_.evals_since_best = 0;
     } else {
-      ++st.evals_since_best;
+      ++st_.evals_since_best;
     }
-    metrics_.write({{"stage", stage_}, {"step", st.step}, {"epoch", st.epoch},
-                    {"event", "eval"}, {"valid", res}, {"best_step", st.best_step}});
-    GREC_INFO("{} step {}: valid {} = {:.5f}{}", stage_, st.step, key, value,
-              improved ? " (best)" : fmt::format(" (best {:.5f} at step {})", st.best_metric,
-                                                 st.best_step));
-    result.eval_s += seconds_since(t_eval);
+    metrics_.write({{"stage", stage_}, {"step", st_.step}, {"epoch", st_.epoch},
+                    {"event", "eval"}, {"valid", res}, {"best_step", st_.best_step}});
+    GREC_INFO("{} step {}: valid {} = {:.5f}{}", stage_, st_.step, key, value,
+              improved ? " (best)" : fmt::format(" (best {:.5f} at step {})", st_.best_metric,
+                                                 st_.best_step));
+    result_.eval_s += seconds_since(t_eval);
     return improved;
-  };
-
-  dist::StopSignal stop;
-  Progress progress(stage_ + " train", std::max<int64_t>(total_steps - st.step, 0),
-                    ProgressOptions{root, 10.0, "step"});
-  Interval iv;
-  double comm_mark = sync.comm_seconds();
-  int64_t last_saved = resume_dir.empty() ? -1 : st.step;
-  bool early_stop = false;
-
-  while (!st.finished && st.step < total_steps) {
-    const auto t_step = Clock::now();
-    Batch batch;
-    batch.epoch = st.epoch;
-    batch.step = st.step + 1;
-    comm_.set_step(batch.step);
-    const std::vector<int64_t> local = sampler.local_batch(st.epoch, st.step_in_epoch);
-    const int64_t global_count = sampler.global_count(st.epoch, st.step_in_epoch);
-    iv.data_s += seconds_since(t_step);
-
-    schedule.apply(*optimizer, st.step);
-    for (auto& p : params) p.mutable_grad() = torch::Tensor();
-    for (auto& mb : micro_batches(local, o.micro_batch_size)) {
-      batch.indices = std::move(mb);
-      const auto t_data = Clock::now();
-      task.prepare(batch);
-      iv.data_s += seconds_since(t_data);
-      torch::Tensor loss;
-      {
-        precision::Autocast autocast(prec, comm_.device());
-        loss = task.loss_sum(batch);
-      }
-      (loss.to(torch::kFloat) / static_cast<double>(global_count)).backward();
-      iv.loss_sum += loss.detach().to(torch::kDouble).item<double>();
-    }
-    const bool finite = sync.reduce(dist::ReduceOp::kSum);
-    if (finite) {
-      // Clipping folded into the fused optimizer's pass when it is one (no extra pass).
-      const double norm = sync.grad_norm();
-      const double coef = dist::clip_coefficient(norm, o.grad_clip);
-      if (coef != 1.0) {
-        if (auto* fused = dynamic_cast<FusedAdamW*>(optimizer.get())) {
-          fused->scale_next_step_grads(coef);
-        } else {
-          sync.scale_grads(coef);
-        }
-      }
-      iv.grad_norm_sum += norm;
-      ++iv.finite_steps;
-      optimizer->step();
-    } else {
-      ++st.skipped_steps;
-    }
-    iv.count += static_cast<double>(global_count);
-    ++iv.steps;
-    ++st.step;
-    if (++st.step_in_epoch == steps_per_epoch) {
-      ++st.epoch;
-      st.step_in_epoch = 0;
-    }
-    const bool epoch_end = st.step_in_epoch == 0;
-    const bool last = st.step == total_steps;
-
-    if (st.step % o.log_every == 0 || last) {
-      torch::Tensor l = torch::tensor({iv.loss_sum}, torch::kDouble).to(comm_.device());
-      comm_.allreduce(l, dist::ReduceOp::kSum);
-      const double wall = std::max(seconds_since(iv.start), 1e-9);
-      const double comm_s = sync.comm_seconds() - comm_mark;
-      const double loss = l.cpu().item<double>() / std::max(iv.count, 1.0);
-      metrics_.write({{"stage", stage_},
-                      {"step", st.step},
-                      {"epoch", st.epoch},
-                      {"loss", loss},
-                      {"lr", schedule.lr(st.step - 1)},
-                      {"grad_norm", iv.finite_steps ? iv.grad_norm_sum / iv.finite_steps
-                                                    : std::nan("")},
-                      {"samples_per_s", iv.count / wall},
-                      {"time_data", iv.data_s / wall},
-                      {"time_comm", comm_s / wall},
-                      {"time_compute", std::max(0.0, 1.0 - (iv.data_s + comm_s) / wall)},
-                      {"skipped_steps", st.skipped_steps}});
-      progress.advance(0, fmt::format("loss {:.4f}", loss));
-      iv = Interval();
-      comm_mark = sync.comm_seconds();
-    }
-    progress.advance(1);
-
-    bool improved = false;
-    if ((o.eval_every > 0 && st.step % o.eval_every == 0) || (o.eval_every == 0 && epoch_end) ||
-        last) {
-      improved = evaluate();
-      early_stop = o.early_stop_patience > 0 && st.evals_since_best >= o.early_stop_patience;
-      if (early_stop) {
-        GREC_INFO("{}: early stop at step {} ({} validations without improvement)", stage_,
-                  st.step, st.evals_since_best);
-      }
-    }
-    const bool stopping = stop.agreed(comm_);
-    st.finished = last || early_stop;
-    if (improved || stopping || st.finished ||
-        (o.checkpoint_every > 0 && st.step % o.checkpoint_every == 0)) {
-      save();
-      last_saved = st.step;
-    }
-    if (stopping) {
-      progress.finish("stopped");
-      throw StopRequested(fmt::format("stage '{}' stopped by signal {} at step {}; checkpoint "
-                                      "'{}' written", stage_, stop.signal_number(), st.step,
-                                      checkpoint_dir(checkpoint_root_, st.step)));
-    }
-    if (early_stop) break;
-  }
-  progress.finish();
-  if (!st.finished || last_saved != st.step) {
-    // Resumed from a checkpoint that predates `finished` (e.g. max_steps lowered).
-    st.finished = true;
-    save();
   }
 
-  if (st.best_step >= 0 && st.best_step != st.step) {
-    const std::string best = checkpoint_dir(checkpoint_root_, st.best_step);
-    GREC_INFO("{}: loading the best weights (step {}) from '{}'", stage_, st.best_step, best);
-    load_checkpoint_model(best, module);
+  // Collective: every rank writes its RNG file, rank 0 the shared files, then rank 0 commits.
+  void save() {
+    const auto t_save = Clock::now();
+    const std::string tmp = checkpoint_temp_dir(checkpoint_root_, st_.step);
+    if (root_) begin_checkpoint(checkpoint_root_, st_.step);
+    comm_.barrier();
+    write_rank_rng(tmp, comm_.rank(), RankRng::capture(st_));
+    if (root_) write_shared_files(tmp, module_, *optimizer_, schedule_.state(st_.step), st_);
+    comm_.barrier();
+    if (root_) {
+      commit_checkpoint(checkpoint_root_, st_.step);
+      prune_checkpoints(checkpoint_root_, o_.keep_last, st_.best_step);
+    }
+    comm_.barrier();
+    result_.checkpoint_s += seconds_since(t_save);
   }
-  result.steps = st.step;
-  result.best_step = st.best_step;
-  result.best_valid = st.best_valid;
-  result.stopped = early_stop || st.step < total_steps;
-  result.wall_s = seconds_since(wall_start);
-  return result;
+
+  void load_best() {
+    if (st_.best_step < 0 || st_.best_step == st_.step) return;
+    const std::string best = checkpoint_dir(checkpoint_root_, st_.best_step);
+    GREC_INFO("{}: loading the best weights (step {}) from '{}'", stage_, st_.best_step, best);
+    load_checkpoint_model(best, module_);
+  }
+
+  const TrainOptions& o_;
+  const std::string& stage_;
+  const std::string& checkpoint_root_;
+  const std::string& config_hash_;
+  dist::Communicator& comm_;
+  MetricsWriter& metrics_;
+  TrainTask& task_;
+  torch::nn::Module& module_;
+  const bool root_;
+  const precision::Precision prec_;
+  dist::GradSync sync_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<torch::Tensor> params_;
+  dist::DistributedSampler sampler_;
+  const int64_t steps_per_epoch_;
+  const int64_t total_steps_;
+  const LrSchedule schedule_;
+  TrainerState st_;
+  TrainResult result_;
+  Interval iv_;
+  double comm_mark_ = 0;
+};
+
+}  // namespace
+
+TrainResult Trainer::fit(TrainTask& task) {
+  FitRun run(options_, stage_, checkpoint_root_, config_hash_, comm_, metrics_, task);
+  return run.run();
 }
 
 }  // namespace grec::train

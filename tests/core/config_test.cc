@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
+#include "tests/test_util/temp_dir.h"
 
 namespace grec {
 namespace {
@@ -28,13 +29,6 @@ ConfigSchema schema() {
 
 class ConfigTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("grec_config_test_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::string write(const std::string& name, const std::string& text) {
     const auto p = (dir_ / name).string();
     std::ofstream(p) << text;
@@ -50,7 +44,8 @@ class ConfigTest : public ::testing::Test {
     }
     return "";
   }
-  fs::path dir_;
+  test::TempDir tmp_{"config"};
+  const fs::path dir_ = tmp_.path();
 };
 
 TEST_F(ConfigTest, LoadsValuesAndDefaults) {

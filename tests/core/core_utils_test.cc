@@ -13,18 +13,12 @@
 #include "core/metrics.h"
 #include "core/progress.h"
 #include "core/table.h"
+#include "tests/test_util/temp_dir.h"
 
 namespace grec {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path temp_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("grec_core_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 std::vector<std::string> lines_of(const std::string& path) {
   std::ifstream in(path);
@@ -34,8 +28,8 @@ std::vector<std::string> lines_of(const std::string& path) {
 }
 
 TEST(Metrics, AppendsWholeLinesAndRepairsAPartialLastLine) {
-  auto d = temp_dir("metrics");
-  const std::string p = (d / "metrics.jsonl").string();
+  const test::TempDir tmp("core_metrics");
+  const std::string p = tmp.sub("metrics.jsonl");
   {
     MetricsWriter w(p);
     w.write({{"stage", "x"}, {"step", 1}, {"loss", 0.5}});
@@ -54,7 +48,6 @@ TEST(Metrics, AppendsWholeLinesAndRepairsAPartialLastLine) {
   EXPECT_EQ(last["step"], 2);
   EXPECT_TRUE(last["loss"].is_null());
   EXPECT_TRUE(last.contains("time"));
-  fs::remove_all(d);
 }
 
 TEST(Table, AlignsColumnsByDisplayWidth) {
@@ -76,18 +69,17 @@ TEST(Hash, StableAndSensitive) {
 }
 
 TEST(Fs, AtomicWriteLeavesNoTemporary) {
-  auto d = temp_dir("fs");
-  const std::string p = (d / "sub" / "f.txt").string();
+  const test::TempDir tmp("core_fs");
+  const std::string p = tmp.sub("sub/f.txt");
   write_file_atomic(p, "hello");
   EXPECT_EQ(read_file(p), "hello");
   EXPECT_FALSE(fs::exists(temp_path_for(p)));
-  EXPECT_THROW(read_file((d / "missing").string()), UserError);
-  fs::remove_all(d);
+  EXPECT_THROW(read_file(tmp.sub("missing")), UserError);
 }
 
 TEST(H5, RoundTripsNumbersStringsAttributes) {
-  auto d = temp_dir("h5");
-  const std::string p = (d / "x.h5").string();
+  const test::TempDir tmp("core_h5");
+  const std::string p = tmp.sub("x.h5");
   std::vector<int64_t> big(10000);
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<int64_t>(i * i) - 7;
   {
@@ -113,12 +105,11 @@ TEST(H5, RoundTripsNumbersStringsAttributes) {
   EXPECT_FALSE(f.exists("/a/c/ints"));
   EXPECT_EQ(f.list("/a"), (std::vector<std::string>{"b"}));
   EXPECT_THROW(f.read_i64("/nope"), UserError);
-  fs::remove_all(d);
 }
 
 TEST(H5, OpenRejectsNonHdf5) {
-  auto d = temp_dir("h5bad");
-  const std::string p = (d / "bad.h5").string();
+  const test::TempDir tmp("core_h5bad");
+  const std::string p = tmp.sub("bad.h5");
   std::ofstream(p) << "not hdf5";
   try {
     h5::File::open(p);
@@ -126,7 +117,6 @@ TEST(H5, OpenRejectsNonHdf5) {
   } catch (const UserError& e) {
     EXPECT_NE(std::string(e.what()).find(p), std::string::npos);
   }
-  fs::remove_all(d);
 }
 
 TEST(Progress, FormatsDurations) {

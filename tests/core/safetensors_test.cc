@@ -11,21 +11,16 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "tests/test_util/temp_dir.h"
 
 namespace st = grec::safetensors;
-namespace fs = std::filesystem;
 
 namespace {
 
 class SafetensorsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("grec_st_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
+  std::string path(const std::string& name) const { return tmp_.sub(name); }
+  grec::test::TempDir tmp_{"safetensors"};
 };
 
 std::string error_of(const std::string& path) {

@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <nlohmann/json.hpp>
 
-#include "temp_dir.h"
+#include "tests/data_pipeline/data_test_util.h"
 
 namespace grec {
 namespace {
@@ -33,8 +33,8 @@ Result run(const std::string& args, bool merge_stderr) {
 
 TEST(Cli, BadLineFailsWithFileLineAndNoOutput) {
   test::TempDir dir;
-  const std::string in = test::write_text(dir.file("e.csv"), "user,item,timestamp\nu,i,1\nu,j\n");
-  const std::string out = dir.file("d.h5");
+  const std::string in = test::write_text(dir.sub("e.csv"), "user,item,timestamp\nu,i,1\nu,j\n");
+  const std::string out = dir.sub("d.h5");
   Result r = run("data ingest --format csv --input " + in + " --out " + out, true);
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.out.find(in + ":3: expected at least 3 fields, got 2"), std::string::npos) << r.out;
@@ -53,7 +53,7 @@ TEST(Cli, UnknownFormatIsAUsageError) {
 
 TEST(Cli, SynthThenStats) {
   test::TempDir dir;
-  const std::string out = dir.file("s.h5");
+  const std::string out = dir.sub("s.h5");
   Result r = run("data synth --users 100 --items 60 --seed 3 --out " + out, true);
   ASSERT_EQ(r.code, 0) << r.out;
   r = run("data stats --json " + out, false);

@@ -10,7 +10,7 @@
 #include "core/fs.h"
 #include "core/h5.h"
 #include "data_pipeline/embedding_file.h"
-#include "tests/data_pipeline/temp_dir.h"
+#include "tests/data_pipeline/data_test_util.h"
 
 namespace grec::data {
 namespace {
@@ -26,7 +26,7 @@ std::string message_of(const std::function<void()>& f) {
 
 TEST(EmbeddingFile, Hdf5InItemOrderAndKeyed) {
   test::TempDir tmp;
-  const std::string path = tmp.file("emb.h5");
+  const std::string path = tmp.sub("emb.h5");
   {
     h5::File f = h5::File::create(path);
     f.write_f64("/vec", {1, 2, 3, 4, 5, 6}, {3, 2});
@@ -62,7 +62,7 @@ TEST(EmbeddingFile, Hdf5InItemOrderAndKeyed) {
 
 TEST(EmbeddingFile, NanIsNamed) {
   test::TempDir tmp;
-  const std::string path = tmp.file("nan.h5");
+  const std::string path = tmp.sub("nan.h5");
   {
     h5::File f = h5::File::create(path);
     f.write_f32("/embeddings", {1, 2, 3, std::numeric_limits<float>::quiet_NaN()}, {2, 2});
@@ -76,7 +76,7 @@ TEST(EmbeddingFile, NanIsNamed) {
 
 TEST(EmbeddingFile, Npy) {
   test::TempDir tmp;
-  const std::string path = tmp.file("emb.npy");
+  const std::string path = tmp.sub("emb.npy");
   write_npy(path, {1, 2, 3, 4, 5, 6}, 2, 3);
   const auto m = read_npy(path);
   EXPECT_EQ(m.rows, 2);
@@ -87,23 +87,23 @@ TEST(EmbeddingFile, Npy) {
   int64_t dim = 0;
   EXPECT_EQ(read_embedding_file(o, {"a", "b"}, &dim).size(), 6u);
   o.keyed_by_raw_id = true;
-  test::write_text(tmp.file("emb.ids.txt"), "b\na\n");
+  test::write_text(tmp.sub("emb.ids.txt"), "b\na\n");
   EXPECT_EQ(read_embedding_file(o, {"a", "b"}, &dim), (std::vector<float>{4, 5, 6, 1, 2, 3}));
-  test::write_text(tmp.file("emb.ids.txt"), "b\nb\n");
+  test::write_text(tmp.sub("emb.ids.txt"), "b\nb\n");
   EXPECT_NE(message_of([&] { read_embedding_file(o, {"a", "b"}, &dim); }).find("appears twice"),
             std::string::npos);
   // Truncated data and a 1-D array are clear errors.
   std::string bytes = read_file(path);
-  test::write_text(tmp.file("short.npy"), bytes.substr(0, bytes.size() - 4));
-  EXPECT_NE(message_of([&] { read_npy(tmp.file("short.npy")); }).find("data bytes"),
+  test::write_text(tmp.sub("short.npy"), bytes.substr(0, bytes.size() - 4));
+  EXPECT_NE(message_of([&] { read_npy(tmp.sub("short.npy")); }).find("data bytes"),
             std::string::npos);
   std::string one_d = bytes;
   const size_t s = one_d.find("(2, 3)");
   one_d.replace(s, 6, "(6,)  ");
-  test::write_text(tmp.file("flat.npy"), one_d);
-  EXPECT_NE(message_of([&] { read_npy(tmp.file("flat.npy")); }).find("2-D"), std::string::npos);
-  test::write_text(tmp.file("junk.npy"), "hello");
-  EXPECT_NE(message_of([&] { read_npy(tmp.file("junk.npy")); }).find("not a .npy"),
+  test::write_text(tmp.sub("flat.npy"), one_d);
+  EXPECT_NE(message_of([&] { read_npy(tmp.sub("flat.npy")); }).find("2-D"), std::string::npos);
+  test::write_text(tmp.sub("junk.npy"), "hello");
+  EXPECT_NE(message_of([&] { read_npy(tmp.sub("junk.npy")); }).find("not a .npy"),
             std::string::npos);
 }
 

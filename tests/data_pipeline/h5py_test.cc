@@ -7,7 +7,7 @@
 
 #include "data_pipeline/dataset.h"
 #include "data_pipeline/ingest.h"
-#include "temp_dir.h"
+#include "tests/data_pipeline/data_test_util.h"
 
 namespace grec::data {
 namespace {
@@ -28,9 +28,9 @@ TEST(H5py, ReadsTheSchema) {
   o.synth.users = 30;
   o.synth.items = 40;
   const Dataset d = ingest(o);
-  const std::string path = dir.file("s.h5");
+  const std::string path = dir.sub("s.h5");
   write_dataset(d, path);
-  const std::string script = test::write_text(dir.file("check.py"), R"(
+  const std::string script = test::write_text(dir.sub("check.py"), R"(
 import sys, json, h5py
 f = h5py.File(sys.argv[1], "r")
 off = f["sequences/offsets"][:]

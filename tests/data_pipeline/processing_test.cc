@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "data_pipeline/build.h"
 #include "data_pipeline/ingest.h"
-#include "temp_dir.h"
+#include "tests/data_pipeline/data_test_util.h"
 
 namespace grec::data {
 namespace {
@@ -47,7 +47,7 @@ const char* kCoreEvents =
 
 TEST(Processing, IterativeKCore) {
   TempDir dir;
-  auto o = csv_options(write_text(dir.file("e.csv"), kCoreEvents));
+  auto o = csv_options(write_text(dir.sub("e.csv"), kCoreEvents));
   o.min_user = 2;
   o.min_item = 2;
   Dataset d = ingest(o);
@@ -65,7 +65,7 @@ TEST(Processing, IterativeKCore) {
 
 TEST(Processing, LeaveOneOutSplit) {
   TempDir dir;
-  auto o = csv_options(write_text(dir.file("e.csv"), kCoreEvents));
+  auto o = csv_options(write_text(dir.sub("e.csv"), kCoreEvents));
   Dataset d = ingest(o);
   // a: 4 items -> train 2, valid 1, test 1; b: 3 -> 1/1/1; c, d: 2 and e: 1 -> train only.
   EXPECT_EQ(d.train_end, (std::vector<int64_t>{2, 1, 2, 2, 1}));
@@ -78,7 +78,7 @@ TEST(Processing, LeaveOneOutSplit) {
 TEST(Processing, RatingThresholdAndDedupeKeepFirst) {
   TempDir dir;
   auto o =
-      csv_options(write_text(dir.file("e.csv"), "u,1,5,1\nu,2,1,2\nu,1,2,3\nu,3,4,4\nv,2,5,1\n"));
+      csv_options(write_text(dir.sub("e.csv"), "u,1,5,1\nu,2,1,2\nu,1,2,3\nu,3,4,4\nv,2,5,1\n"));
   o.csv.rating = "2";
   o.csv.timestamp = "3";
   Dataset all = ingest(o);
@@ -92,7 +92,7 @@ TEST(Processing, RatingThresholdAndDedupeKeepFirst) {
 
 TEST(Processing, MalformedLineNamesFileAndLine) {
   TempDir dir;
-  const std::string path = write_text(dir.file("bad.csv"), "a,1,1\na,2\nb,1,x\nb,2,2\n");
+  const std::string path = write_text(dir.sub("bad.csv"), "a,1,1\na,2\nb,1,x\nb,2,2\n");
   auto o = csv_options(path);
   const std::string msg = error_of(o);
   EXPECT_NE(msg.find(path + ":2: expected at least 3 fields, got 2"), std::string::npos) << msg;
@@ -104,7 +104,7 @@ TEST(Processing, MalformedLineNamesFileAndLine) {
 
 TEST(Processing, MovielensBadRatingLine) {
   TempDir dir;
-  write_text(dir.file("u.data"), "1\t1\t5\t10\n1\t2\tfive\t11\n");
+  write_text(dir.sub("u.data"), "1\t1\t5\t10\n1\t2\tfive\t11\n");
   IngestOptions o;
   o.format = "movielens";
   o.input = dir.path().string();
@@ -116,11 +116,11 @@ TEST(Processing, MissingFieldsAreNamed) {
   TempDir dir;
   IngestOptions o;
   o.format = "amazon";
-  o.input = write_text(dir.file("r.json"),
+  o.input = write_text(dir.sub("r.json"),
                        "{\"reviewerID\": \"A\", \"asin\": \"B\", \"unixReviewTime\": 1}\n"
                        "{\"reviewerID\": \"A\", \"unixReviewTime\": 2}\n");
   EXPECT_NE(error_of(o).find("r.json:2: missing field 'asin'"), std::string::npos) << error_of(o);
-  auto c = csv_options(write_text(dir.file("h.csv"), "user,item\nu,i\n"));
+  auto c = csv_options(write_text(dir.sub("h.csv"), "user,item\nu,i\n"));
   c.csv.header = true;
   c.csv.user = "user";
   c.csv.item = "item";
@@ -131,9 +131,9 @@ TEST(Processing, MissingFieldsAreNamed) {
 
 TEST(Processing, EmptyAfterFilteringIsAnErrorAndWritesNothing) {
   TempDir dir;
-  auto o = csv_options(write_text(dir.file("e.csv"), kCoreEvents));
+  auto o = csv_options(write_text(dir.sub("e.csv"), kCoreEvents));
   o.min_user = 10;
-  const std::string out = dir.file("out/dataset.h5");
+  const std::string out = dir.sub("out/dataset.h5");
   try {
     ingest_to_file(o, out);
     FAIL() << "expected an error";

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "data_pipeline/ingest.h"
-#include "temp_dir.h"
+#include "tests/data_pipeline/data_test_util.h"
 
 namespace grec::data {
 namespace {
@@ -29,7 +29,7 @@ std::vector<std::string> raw_sequence(const Dataset& d, int64_t u) {
 TEST(Readers, Movielens100kWithLatin1Titles) {
   TempDir dir;
   // user item rating time; user 2 rates item 10 twice (the later duplicate is dropped).
-  write_text(dir.file("u.data"),
+  write_text(dir.sub("u.data"),
              "1\t10\t5\t300\n1\t2\t3\t100\n2\t10\t4\t50\n1\t7\t4\t200\n2\t10\t1\t60\n");
   auto genre_flags = [](int on1, int on2) {
     std::string s;
@@ -37,7 +37,7 @@ TEST(Readers, Movielens100kWithLatin1Titles) {
     return s;
   };
   // "Caf\xe9" is latin-1 for Café.
-  write_text(dir.file("u.item"),
+  write_text(dir.sub("u.item"),
              "2|Caf\xe9 Society (1995)|01-Jan-1995||http://x" + genre_flags(5, 8) +
                  "\n7|Seven (1995)|01-Jan-1995||u" + genre_flags(16, -1) + "\n10|Ten (1996)|||u" +
                  genre_flags(1, -1) + "\n99|Unrated (1990)|||u" + genre_flags(0, -1) + "\n");
@@ -61,15 +61,15 @@ TEST(Readers, Movielens100kWithLatin1Titles) {
 
 TEST(Readers, Movielens1mDoubleColon) {
   TempDir dir;
-  write_text(dir.file("ratings.dat"),
+  write_text(dir.sub("ratings.dat"),
              "1::1193::5::978300760\n1::661::3::978302109\n"
              "2::1193::4.5::978298413\n");
-  write_text(dir.file("movies.dat"),
+  write_text(dir.sub("movies.dat"),
              "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n"
              "661::James and the Giant Peach (1996)::Animation|Children's|Musical\n");
   IngestOptions o;
   o.format = "movielens";
-  o.input = dir.file("ratings.dat");  // a file inside the folder is accepted too
+  o.input = dir.sub("ratings.dat");  // a file inside the folder is accepted too
   Dataset d = ingest(o);
   EXPECT_EQ(d.num_users(), 2);
   EXPECT_EQ(d.num_items(), 2);
@@ -80,14 +80,14 @@ TEST(Readers, Movielens1mDoubleColon) {
 
 TEST(Readers, SeqtxtWithItemJsonl) {
   TempDir dir;
-  write_text(dir.file("seq.txt"), "1 1 2 3 4\n2 3 4\n1 5\n\n3 2\n");
-  write_text(dir.file("items.jsonl"),
+  write_text(dir.sub("seq.txt"), "1 1 2 3 4\n2 3 4\n1 5\n\n3 2\n");
+  write_text(dir.sub("items.jsonl"),
              "{\"item_id\": 1, \"title\": \"One\", \"categories\": [\"A\", \"B\"], \"price\": 3}\n"
              "{\"item_id\": \"3\", \"title\": \"Three\", \"raw_id\": \"x9\"}\n");
   IngestOptions o;
   o.format = "seqtxt";
-  o.input = dir.file("seq.txt");
-  o.items = dir.file("items.jsonl");
+  o.input = dir.sub("seq.txt");
+  o.items = dir.sub("items.jsonl");
   Dataset d = ingest(o);
   ASSERT_EQ(d.num_users(), 3);
   EXPECT_EQ(raw_sequence(d, 0), (std::vector<std::string>{"1", "2", "3", "4", "5"}));
@@ -104,12 +104,12 @@ TEST(Readers, SeqtxtWithItemJsonl) {
 
 TEST(Readers, SeqtxtPresplitKeepsTheSourceSplit) {
   TempDir dir;
-  write_text(dir.file("sequential_train.txt"), "1 10 11 12\n2 11\n3 12 13\n");
-  write_text(dir.file("sequential_valid.txt"), "1 13\n2\n3 10 14\n");
-  write_text(dir.file("sequential_test.txt"), "1 14 15\n2 12\n3\n");
+  write_text(dir.sub("sequential_train.txt"), "1 10 11 12\n2 11\n3 12 13\n");
+  write_text(dir.sub("sequential_valid.txt"), "1 13\n2\n3 10 14\n");
+  write_text(dir.sub("sequential_test.txt"), "1 14 15\n2 12\n3\n");
   IngestOptions o;
   o.format = "seqtxt";
-  o.input = dir.file("sequential_train.txt");
+  o.input = dir.sub("sequential_train.txt");
   Dataset d = ingest(o);
   ASSERT_EQ(d.num_users(), 3);
   EXPECT_EQ(d.attrs["split"], "source");
@@ -134,17 +134,17 @@ const char* kReviews2014 =
 
 TEST(Readers, Amazon2014GzipWithPythonLiteralMetadata) {
   TempDir dir;
-  write_gz(dir.file("reviews.json.gz"), kReviews2014);
+  write_gz(dir.sub("reviews.json.gz"), kReviews2014);
   // 2014 metadata: Python dict literals with single quotes.
-  write_gz(dir.file("meta.json.gz"),
+  write_gz(dir.sub("meta.json.gz"),
            "{'asin': 'B001', 'title': \"Kid's Shampoo\", 'brand': 'Acme', 'categories': "
            "[['Beauty', 'Hair Care'], ['Beauty', 'Bath']], 'salesRank': {'Beauty': 5}, "
            "'imUrl': 'http://x'}\n"
            "{'asin': 'B002', 'description': 'Soft\\nand mild', 'title': u'Cr\\xe8me'}\n");
   IngestOptions o;
   o.format = "amazon";
-  o.input = dir.file("reviews.json.gz");
-  o.items = dir.file("meta.json.gz");
+  o.input = dir.sub("reviews.json.gz");
+  o.items = dir.sub("meta.json.gz");
   Dataset d = ingest(o);
   ASSERT_EQ(d.num_users(), 2);
   EXPECT_EQ(d.item_raw_ids, (std::vector<std::string>{"B001", "B002"}));
@@ -161,14 +161,14 @@ TEST(Readers, Amazon2014GzipWithPythonLiteralMetadata) {
 
 TEST(Readers, Amazon2018PlainJson) {
   TempDir dir;
-  write_text(dir.file("reviews.json"), kReviews2014);
-  write_text(dir.file("meta.json"),
+  write_text(dir.sub("reviews.json"), kReviews2014);
+  write_text(dir.sub("meta.json"),
              "{\"asin\": \"B001\", \"title\": \"T1\", \"category\": [\"Beauty\", \"Hair\"], "
              "\"description\": [\"line one\", \"line two\"], \"also_buy\": [\"B002\"]}\n");
   IngestOptions o;
   o.format = "amazon";
-  o.input = dir.file("reviews.json");
-  o.items = dir.file("meta.json");
+  o.input = dir.sub("reviews.json");
+  o.items = dir.sub("meta.json");
   Dataset d = ingest(o);
   EXPECT_EQ(d.item_text.at("categories")[0], "Beauty, Hair");
   EXPECT_EQ(d.item_text.at("description")[0], "line one, line two");
@@ -178,13 +178,13 @@ TEST(Readers, Amazon2018PlainJson) {
 
 TEST(Readers, CsvWithHeaderQuotesAndItemTable) {
   TempDir dir;
-  write_text(dir.file("events.csv"), "ts,who,what,stars\n30,u1,i2,4\n10,u1,\"i1\",5\n20,u2,i1,3\n");
-  write_text(dir.file("items.csv"),
+  write_text(dir.sub("events.csv"), "ts,who,what,stars\n30,u1,i2,4\n10,u1,\"i1\",5\n20,u2,i1,3\n");
+  write_text(dir.sub("items.csv"),
              "id,title,genre\ni1,\"Hello, world\",x\ni2,\"Say \"\"hi\"\"\",y\n");
   IngestOptions o;
   o.format = "csv";
-  o.input = dir.file("events.csv");
-  o.items = dir.file("items.csv");
+  o.input = dir.sub("events.csv");
+  o.items = dir.sub("items.csv");
   o.csv.user = "who";
   o.csv.item = "what";
   o.csv.timestamp = "ts";
@@ -202,10 +202,10 @@ TEST(Readers, CsvWithHeaderQuotesAndItemTable) {
 
 TEST(Readers, CsvTabsWithoutHeader) {
   TempDir dir;
-  write_text(dir.file("events.tsv"), "a\tx\t2\nb\ty\t1\na\ty\t1\n");
+  write_text(dir.sub("events.tsv"), "a\tx\t2\nb\ty\t1\na\ty\t1\n");
   IngestOptions o;
   o.format = "csv";
-  o.input = dir.file("events.tsv");
+  o.input = dir.sub("events.tsv");
   o.csv.delimiter = "\\t";
   o.csv.header = false;
   o.csv.user = "0";

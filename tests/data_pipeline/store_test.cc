@@ -7,7 +7,7 @@
 #include "core/h5.h"
 #include "data_pipeline/dataset.h"
 #include "data_pipeline/ingest.h"
-#include "temp_dir.h"
+#include "tests/data_pipeline/data_test_util.h"
 
 namespace grec::data {
 namespace {
@@ -37,7 +37,7 @@ Dataset small_dataset() {
 TEST(Store, RoundTripIsExact) {
   TempDir dir;
   const Dataset d = small_dataset();
-  const std::string path = dir.file("d.h5");
+  const std::string path = dir.sub("d.h5");
   write_dataset(d, path);
   const Dataset r = read_dataset(path);
   EXPECT_EQ(r.item_raw_ids, d.item_raw_ids);
@@ -71,8 +71,8 @@ TEST(Store, RoundTripOfAnIngestedDataset) {
   o.synth.users = 50;
   o.synth.items = 40;
   const Dataset d = ingest(o);
-  write_dataset(d, dir.file("s.h5"));
-  const Dataset r = read_dataset(dir.file("s.h5"));
+  write_dataset(d, dir.sub("s.h5"));
+  const Dataset r = read_dataset(dir.sub("s.h5"));
   EXPECT_EQ(r.seq_items, d.seq_items);
   EXPECT_EQ(r.item_text, d.item_text);
   EXPECT_EQ(r.attrs, d.attrs);
@@ -95,9 +95,9 @@ TEST(Store, ValidateCatchesBrokenInvariants) {
 
 TEST(Store, ReadingANonDatasetIsAUserError) {
   TempDir dir;
-  test::write_text(dir.file("x.h5"), "not hdf5");
-  EXPECT_THROW(read_dataset(dir.file("x.h5")), UserError);
-  EXPECT_THROW(read_dataset(dir.file("missing.h5")), UserError);
+  test::write_text(dir.sub("x.h5"), "not hdf5");
+  EXPECT_THROW(read_dataset(dir.sub("x.h5")), UserError);
+  EXPECT_THROW(read_dataset(dir.sub("missing.h5")), UserError);
 }
 
 }  // namespace

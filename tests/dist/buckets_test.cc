@@ -1,5 +1,5 @@
-// Bucket assignment (sizes, reverse order, groups) and GradSync's dedup of tied parameters in a
-// world of one (no MPI initialised in this process).
+// Bucket assignment (sizes, reverse order, groups) and GradSync's dedup of tied parameters (one
+// bucket slot, one share of the norm) in a world of one (no MPI initialised in this process).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -61,14 +61,21 @@ TEST(GradSyncLocal, TiedParametersAreReducedOnceAndFrozenOnesSkipped) {
   EXPECT_EQ(names[0], (std::vector<std::string>{"head.bias", "head.weight"}));
   EXPECT_EQ(names[1], (std::vector<std::string>{"emb"}));
 
+  // In a world of one, reduce() leaves the gradients alone; what the dedup decides here is the
+  // norm: the tied gradient counts once. (That the reduction itself sums it once is checked on
+  // 2 ranks, tests/mpi/grad_sync.cc.)
   auto loss = m.head->forward(m.emb).sum() + m.out_w.sum();
   loss.backward();
-  const torch::Tensor before = m.emb.grad().clone();
+  const double expected = std::sqrt(m.emb.grad().square().sum().item<double>() +
+                                    m.head->weight.grad().square().sum().item<double>() +
+                                    m.head->bias.grad().square().sum().item<double>());
   EXPECT_TRUE(sync.reduce(ReduceOp::kSum));
-  EXPECT_TRUE(torch::equal(m.emb.grad(), before));  // a tied param is not summed twice
-  const double norm = sync.clip(1e-3);
-  EXPECT_GT(norm, 1e-3);
+  EXPECT_NEAR(sync.grad_norm(), expected, 1e-6 * expected);
+  const torch::Tensor emb_grad = m.emb.grad().clone();
+  EXPECT_NEAR(sync.clip(1e-3), expected, 1e-6 * expected);
   EXPECT_NEAR(sync.clip(0), 1e-3, 1e-6);
+  // Scaled once: a tie scaled twice would carry the clip coefficient squared.
+  EXPECT_TRUE(torch::allclose(m.emb.grad(), emb_grad * clip_coefficient(expected, 1e-3), 1e-6, 0));
 }
 
 TEST(GradSyncLocal, NonFiniteGradientsSkipTheStepHugeFiniteOnesDoNot) {

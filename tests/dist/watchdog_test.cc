@@ -15,6 +15,7 @@
 #include "dist/mpi_communicator.h"
 #include "dist/signals.h"
 #include "dist/watchdog.h"
+#include "tests/test_util/temp_dir.h"
 
 namespace grec::dist {
 namespace {
@@ -74,15 +75,17 @@ TEST(StopSignal, RaisedSigtermSetsTheFlagAndAgreesInAWorldOfOne) {
 
 #if defined(GREC_MPIEXEC) && defined(GREC_WATCHDOG_STALL)
 TEST(WatchdogEndToEnd, StalledRankMakesTheJobExitNonZeroWithinTenSeconds) {
+  const test::TempDir tmp("watchdog");
+  const std::string log_path = tmp.sub("watchdog_e2e.log");
   const std::string cmd = std::string("GREC_TEST_STALL_RANK=1 GREC_TEST_STALL_SECONDS=30 "
                                       "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ") +
                           GREC_MPIEXEC + " -np 2 --oversubscribe --bind-to none " +
-                          GREC_WATCHDOG_STALL + " 2 > watchdog_e2e.log 2>&1";
+                          GREC_WATCHDOG_STALL + " 2 > " + log_path + " 2>&1";
   const auto t0 = std::chrono::steady_clock::now();
   const int status = std::system(cmd.c_str());
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::string log;
-  if (FILE* f = std::fopen("watchdog_e2e.log", "r")) {
+  if (FILE* f = std::fopen(log_path.c_str(), "r")) {
     char buf[4096];
     size_t n;
     while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) log.append(buf, n);

@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <string>
 
@@ -16,6 +15,7 @@
 #include "model/causal_lm.h"
 #include "model/generation.h"
 #include "tests/model/llm_test_util.h"
+#include "tests/test_util/temp_dir.h"
 #include "tokenizer/spm/spm_library.h"
 #include "tokenizer/text_tokenizer.h"
 
@@ -24,22 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("grec_lm_cli_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
+using test::TempDir;
 
 struct RunResult {
   int code = -1;

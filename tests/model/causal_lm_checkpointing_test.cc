@@ -120,7 +120,7 @@ TEST(CausalLMCheckpointing, NoMaskGradientsMatch) {
 TEST(CausalLMCheckpointing, DropoutReplaysIdentically) {
   for (bool qwen : {false, true}) {
     auto c = grec::test::tiny_config(qwen);
-    c.dropout = 0.3;
+    c.attention_dropout = c.residual_dropout = 0.3;
     torch::manual_seed(21);
     CausalLM m(c);
     expect_same_grads(m, sample_ids(c.vocab_size), left_padded_mask());

@@ -17,7 +17,7 @@
 namespace grec::model {
 namespace {
 
-using test::LlmTempDir;
+using test::TempDir;
 namespace fs = std::filesystem;
 
 void expect_same_params(CausalLM& a, CausalLM& b) {
@@ -42,7 +42,7 @@ std::string error_of(const std::string& dir) {
 
 TEST(HfIo, RoundTripBitExactWithHfNames) {
   for (bool qwen : {false, true}) {
-    LlmTempDir tmp;
+    TempDir tmp;
     auto m = test::tiny_model(qwen, 1);
     save_hf(m, tmp.sub("a"));
     auto f = safetensors::File::read(tmp.sub("a") + "/model.safetensors");
@@ -69,7 +69,7 @@ TEST(HfIo, RoundTripBitExactWithHfNames) {
 }
 
 TEST(HfIo, ResizedVocabIsWrittenToConfig) {
-  LlmTempDir tmp;
+  TempDir tmp;
   auto m = test::tiny_model(true, 1);
   m->resize_token_embeddings(128, 0);
   save_hf(m, tmp.sub("a"));
@@ -80,7 +80,7 @@ TEST(HfIo, ResizedVocabIsWrittenToConfig) {
 }
 
 TEST(HfIo, ShardedIndexLoads) {
-  LlmTempDir tmp;
+  TempDir tmp;
   auto m = test::tiny_model(false, 4);
   save_hf(m, tmp.sub("s"), 8000);  // forces several shards
   EXPECT_FALSE(fs::exists(tmp.sub("s") + "/model.safetensors"));
@@ -98,7 +98,7 @@ TEST(HfIo, ShardedIndexLoads) {
 }
 
 TEST(HfIo, CorruptCheckpointsNameFileAndTensor) {
-  LlmTempDir tmp;
+  TempDir tmp;
   auto m = test::tiny_model(false, 2);
   const auto dir = tmp.sub("c");
   save_hf(m, dir);

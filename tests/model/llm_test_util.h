@@ -1,36 +1,18 @@
-// Helpers for the causal-LM tests: temp folders, tiny random configs, and running the independent
-// Python reference (tests/reference/causal_lm_reference.py) with /usr/bin/python3.
+// Helpers for the causal-LM tests: the temp folder (tests/test_util/temp_dir.h), tiny random
+// configs, and running the independent Python reference (tests/reference/causal_lm_reference.py)
+// with /usr/bin/python3.
 #pragma once
 
 #include <cstdio>
-#include <filesystem>
-#include <random>
 #include <string>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "model/causal_lm.h"
+#include "tests/test_util/temp_dir.h"
 
 namespace grec::test {
-
-class LlmTempDir {
- public:
-  LlmTempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("grec_llm_test_" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~LlmTempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline model::CausalLMConfig tiny_config(bool qwen) {
   model::CausalLMConfig c;

@@ -8,10 +8,11 @@
 #include "model/rqvae.h"
 #include "tests/mpi/trainer_test_task.h"
 #include "train/precision.h"
-#include "train/rqvae_task.h"
+#include "stages/rqvae_task.h"
 
 namespace gm = grec::model;
 namespace gt = grec::train;
+namespace gs = grec::stages;
 
 namespace {
 
@@ -182,35 +183,35 @@ TEST(RQVAE, WrongInputShapeFails) {
 
 TEST(RQVAETask, BadEmbeddingsFailClearly) {
   torch::Tensor x = torch::randn({10, 4});
-  EXPECT_NO_THROW(gt::check_embeddings(x, 10, "e.h5"));
+  EXPECT_NO_THROW(gs::check_embeddings(x, 10, "e.h5"));
   try {
-    gt::check_embeddings(x, 11, "e.h5");
+    gs::check_embeddings(x, 11, "e.h5");
     FAIL();
   } catch (const grec::UserError& e) {
     EXPECT_NE(std::string(e.what()).find("10 rows but the dataset has 11"), std::string::npos);
   }
   x[4][2] = std::numeric_limits<float>::quiet_NaN();
   try {
-    gt::check_embeddings(x, 10, "e.h5");
+    gs::check_embeddings(x, 10, "e.h5");
     FAIL();
   } catch (const grec::UserError& e) {
     EXPECT_NE(std::string(e.what()).find("row 4"), std::string::npos);
   }
   x[4][2] = 0;
   x[7][0] = std::numeric_limits<float>::infinity();
-  EXPECT_THROW(gt::check_embeddings(x, 10, "e.h5"), grec::UserError);
-  EXPECT_THROW(gt::check_embeddings(torch::randn({10}), -1, "e.h5"), grec::UserError);
-  EXPECT_THROW(gt::check_embeddings(torch::randn({3, 4, 2}), -1, "e.h5"), grec::UserError);
+  EXPECT_THROW(gs::check_embeddings(x, 10, "e.h5"), grec::UserError);
+  EXPECT_THROW(gs::check_embeddings(torch::randn({10}), -1, "e.h5"), grec::UserError);
+  EXPECT_THROW(gs::check_embeddings(torch::randn({3, 4, 2}), -1, "e.h5"), grec::UserError);
 }
 
 TEST(RQVAETask, DeadCodesAreReseeded) {
   grec::testing::LocalCommunicator comm;
   torch::manual_seed(6);
   const torch::Tensor x = torch::randn({50, 6});
-  gt::RQVAETaskOptions o;
+  gs::RQVAETaskOptions o;
   o.kmeans_init = false;  // random tiny codes: most are dead
   o.global_batch_size = 50;
-  gt::RQVAETask task(x, small(), o, comm);
+  gs::RQVAETask task(x, small(), o, comm);
   const auto used = [&] {
     return std::get<0>(at::_unique(task.model()->quantize(x).codes.select(1, 0))).size(0);
   };
@@ -221,7 +222,7 @@ TEST(RQVAETask, DeadCodesAreReseeded) {
 }
 
 TEST(RQVAETask, CodeUsage) {
-  const gt::CodeUsage u = gt::code_usage(torch::tensor({0, 0, 1, 1}, torch::kLong), 4);
+  const gs::CodeUsage u = gs::code_usage(torch::tensor({0, 0, 1, 1}, torch::kLong), 4);
   EXPECT_DOUBLE_EQ(u.utilisation, 0.5);
   EXPECT_NEAR(u.perplexity, 2.0, 1e-12);
 }

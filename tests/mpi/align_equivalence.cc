@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <optional>
 #include <random>
 
 #include "core/log.h"
@@ -14,11 +15,13 @@
 #include "tests/model/llm_test_util.h"
 #include "tests/mpi/mpi_gtest_main.h"
 #include "tests/mpi/trainer_test_task.h"
-#include "train/align_task.h"
+#include "tests/test_util/temp_dir.h"
+#include "stages/align_task.h"
 #include "train/trainer.h"
 
 namespace fs = std::filesystem;
 namespace gt = grec::train;
+namespace gs = grec::stages;
 
 namespace {
 
@@ -62,11 +65,10 @@ std::vector<grec::data::TokenizedSample> samples(const std::vector<int64_t>& cod
 TEST(AlignEquivalence, TwoRanksMatchOneProcess) {
   auto comm = grec::dist::make_communicator(torch::kCPU);
   ASSERT_EQ(comm->world(), 2) << "run under mpiexec -n 2";
-  std::string base = comm->rank() == 0 ? (fs::temp_directory_path() /
-                                          ("grec_align_equiv_" + std::to_string(::getpid())))
-                                             .string()
-                                       : "";
-  base = comm->allgather_bytes(base).at(0);
+  // Rank 0's folder, used by both ranks (one machine); removed after the final barrier.
+  std::optional<grec::test::TempDir> tmp;
+  if (comm->rank() == 0) tmp.emplace("align_equiv");
+  const std::string base = comm->allgather_bytes(tmp ? tmp->str() : std::string()).at(0);
   // 40 distinct items over 8 x 8 x 8 codes.
   std::vector<int64_t> codes;
   for (int64_t i = 0; i < kItems; ++i) {
@@ -76,7 +78,7 @@ TEST(AlignEquivalence, TwoRanksMatchOneProcess) {
   std::vector<std::vector<int64_t>> token_ids(3);
   for (int64_t l = 0; l < 3; ++l)
     for (int64_t c = 0; c < 8; ++c) token_ids[l].push_back(30 + 8 * l + c);
-  gt::AlignEvalSet valid;
+  gs::AlignEvalSet valid;
   for (int u = 0; u < 7; ++u) {
     valid.prompts.push_back({1, 4 + u, 9, 12 + u});
     valid.targets.push_back(u * 5);
@@ -89,7 +91,7 @@ TEST(AlignEquivalence, TwoRanksMatchOneProcess) {
     auto lm = grec::test::peaked_lm(17, kVocab);
     lm->train();
     // chunk_tokens 40: several forwards per rank-local batch.
-    return std::make_unique<gt::AlignTask>(lm, samples(codes), valid, trie, token_ids, gen, 40, 0, c);
+    return std::make_unique<gs::AlignTask>(lm, samples(codes), valid, trie, token_ids, gen, 40, 0, c);
   };
   auto task = make_task(*comm);
   grec::MetricsWriter metrics;
@@ -122,7 +124,6 @@ TEST(AlignEquivalence, TwoRanksMatchOneProcess) {
     for (const char* k : {"HR@1", "HR@5", "HR@10", "NDCG@10"}) {
       EXPECT_DOUBLE_EQ(dist_valid[k].get<double>(), single_valid[k].get<double>()) << k;
     }
-    fs::remove_all(base);
   }
   comm->barrier();
 }

@@ -1,7 +1,10 @@
-// GradSync on 2 ranks: equals the single-process gradient of the union batch within 1e-6,
-// non-finite on one rank makes both skip, an unused parameter is an error naming it (or allowed),
-// start-up broadcast, and the consistency check naming what differs.
+// GradSync on 2 ranks: equals the single-process gradient of the union batch within 1e-6, a tied
+// weight is reduced, counted in the norm and clipped once, non-finite on one rank makes both
+// skip, an unused parameter is an error naming it (or allowed), start-up broadcast, and the
+// consistency check naming what differs.
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -98,6 +101,67 @@ TEST(GradSync, AvgOfEqualShardsEqualsTheMean) {
   (loss_sum(net, d, mine) / 3).backward();
   ASSERT_TRUE(sync.reduce(ReduceOp::kAvg));
   EXPECT_TRUE(torch::allclose(net.out->weight.grad(), ref, 1e-6, 1e-6));
+}
+
+// A weight registered under two names (as tie_word_embeddings does): one gradient, one bucket
+// slot, reduced once, counted once in the norm and scaled once by clipping.
+struct TiedImpl : torch::nn::Module {
+  TiedImpl() {
+    emb = register_parameter("emb", torch::randn({10, 4}));
+    head = register_module("head", torch::nn::Linear(4, 3));
+    out_w = register_parameter("out_w", emb);  // tied to emb
+  }
+  torch::Tensor emb, out_w;
+  torch::nn::Linear head{nullptr};
+};
+
+TEST(GradSync, TiedParameterIsReducedOnceCountedOnceAndClippedOnce) {
+  MpiCommunicator comm;
+  torch::manual_seed(7);  // the same weights on both ranks
+  TiedImpl m;
+  GradSync sync(m, comm, GradSyncOptions{64, 1 << 20, "skip", {}});
+  ASSERT_EQ(sync.num_params(), 3);
+  // Different data per rank, reaching the tied weight through both of its names.
+  torch::manual_seed(100 + comm.rank());
+  const torch::Tensor a = torch::randn({10, 3}), b = torch::randn({10, 4});
+  const auto backward = [&] {
+    m.zero_grad();
+    ((m.head->forward(m.emb) * a).sum() + (m.out_w * b).sum()).backward();
+  };
+  backward();
+  // The exact mean and sum of the ranks' gradients, per distinct parameter, before any reduction.
+  std::vector<torch::Tensor> mean, sum;
+  double sq = 0;
+  for (const torch::Tensor& g : {m.emb.grad(), m.head->weight.grad(), m.head->bias.grad()}) {
+    const torch::Tensor all = comm.allgather(g).to(torch::kDouble);
+    ASSERT_FALSE(torch::allclose(all[0], all[1])) << "the ranks must give different gradients";
+    sum.push_back((all[0] + all[1]).to(torch::kFloat));
+    mean.push_back(((all[0] + all[1]) / 2).to(torch::kFloat));
+    sq += ((all[0] + all[1]) / 2).square().sum().item<double>();
+  }
+  const double norm = std::sqrt(sq);
+
+  ASSERT_TRUE(sync.reduce(ReduceOp::kAvg));
+  EXPECT_TRUE(torch::allclose(m.emb.grad(), mean[0], 1e-6, 1e-6))
+      << "tied weight: " << (m.emb.grad() - mean[0]).abs().max().item<double>() << " from the mean";
+  EXPECT_TRUE(torch::allclose(m.out_w.grad(), mean[0], 1e-6, 1e-6));
+  EXPECT_TRUE(torch::allclose(m.head->weight.grad(), mean[1], 1e-6, 1e-6));
+  EXPECT_TRUE(torch::allclose(m.head->bias.grad(), mean[2], 1e-6, 1e-6));
+  EXPECT_NEAR(sync.grad_norm(), norm, 1e-6 * norm);  // the tied weight counted once
+  const double max_norm = 0.5 * norm;
+  EXPECT_NEAR(sync.clip(max_norm), norm, 1e-6 * norm);
+  const double coef = clip_coefficient(norm, max_norm);
+  EXPECT_TRUE(torch::allclose(m.emb.grad(), mean[0] * coef, 1e-6, 1e-6))
+      << "the tied weight's gradient is not scaled exactly once";
+  EXPECT_TRUE(torch::allclose(m.head->weight.grad(), mean[1] * coef, 1e-6, 1e-6));
+  EXPECT_NEAR(sync.clip(0), max_norm, 1e-6 * norm);
+
+  backward();
+  ASSERT_TRUE(sync.reduce(ReduceOp::kSum));
+  EXPECT_TRUE(torch::allclose(m.emb.grad(), sum[0], 1e-6, 1e-6))
+      << "tied weight: " << (m.emb.grad() - sum[0]).abs().max().item<double>() << " from the sum";
+  EXPECT_TRUE(torch::allclose(m.head->bias.grad(), sum[2], 1e-6, 1e-6));
+  EXPECT_NEAR(sync.grad_norm(), 2 * norm, 2e-6 * norm);
 }
 
 TEST(GradSync, NonFiniteOnOneRankMakesBothSkip) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <optional>
 
 #include "core/config.h"
 #include "core/fs.h"
@@ -12,7 +13,8 @@
 #include "dist/collectives.h"
 #include "dist/mpi_env.h"
 #include "train/pipeline.h"
-#include "train/stage.h"
+#include "stages/stages.h"
+#include "tests/test_util/temp_dir.h"
 
 namespace grec {
 namespace {
@@ -21,19 +23,16 @@ dist::MpiEnv* g_env = nullptr;  // set by main for the test body (read-only)
 
 TEST(IngestStage, RootWritesEveryRankReads) {
   const int rank = g_env->rank();
-  std::string dir;
-  if (rank == 0) {
-    dir = (std::filesystem::temp_directory_path() /
-           ("grec_ingest_stage_" + std::to_string(::getpid())))
-              .string();
-  }
-  dir = dist::broadcast_string(dir);
+  // Rank 0's folder, shared by both ranks (one machine); removed when rank 0 leaves the test.
+  std::optional<test::TempDir> tmp;
+  if (rank == 0) tmp.emplace("ingest_stage");
+  const std::string dir = dist::broadcast_string(tmp ? tmp->str() : std::string());
   const std::string yaml = "run: {name: t, dir: " + dir +
                            "}\ningest: {format: synth, synth: {users: 300, items: 120, seed: 5}}\n";
-  const Config config = Config::parse(train::full_schema(), yaml, "<test>");
-  ASSERT_EQ(train::run_pipeline(config, *g_env, {{"ingest"}, true, "test"}), 0);
+  const Config config = Config::parse(stages::full_schema(), yaml, "<test>");
+  ASSERT_EQ(train::run_pipeline(stages::all_stages(), config, *g_env, {{"ingest"}, true, "test"}), 0);
   dist::barrier();
-  const std::string path = train::dataset_path(config);
+  const std::string path = stages::dataset_path(config);
   EXPECT_EQ(path, dir + "/t/artifacts/ingest/dataset.h5");
   const data::Dataset d = data::read_dataset(path);
   EXPECT_EQ(d.num_users(), 300);
@@ -46,8 +45,7 @@ TEST(IngestStage, RootWritesEveryRankReads) {
     EXPECT_NE(metrics.find("\"interactions\":" + std::to_string(n)), std::string::npos);
     EXPECT_TRUE(std::filesystem::exists(dir + "/t/artifacts/ingest/stage.json"));
   }
-  dist::barrier();
-  if (rank == 0) std::filesystem::remove_all(dir);
+  dist::barrier();  // rank 1 is done with the folder before rank 0 removes it
 }
 
 }  // namespace

@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <optional>
 
 #include "core/log.h"
 #include "dist/communicator.h"
 #include "dist/collectives.h"
 #include "dist/mpi_env.h"
 #include "tests/mpi/trainer_test_task.h"
+#include "tests/test_util/temp_dir.h"
 #include "train/checkpoint.h"
 #include "train/tensor_io.h"
 #include "train/trainer.h"
@@ -48,10 +50,10 @@ torch::Tensor weights_at(const std::string& run, int64_t step) {
 TEST(TrainerEquivalence, TwoRanksMatchOneProcess) {
   auto comm = grec::dist::make_communicator(torch::kCPU);
   ASSERT_EQ(comm->world(), 2) << "run under mpiexec -n 2";
-  std::string base = comm->rank() == 0
-                         ? (fs::temp_directory_path() / ("grec_equiv_" + std::to_string(::getpid()))).string()
-                         : "";
-  base = comm->allgather_bytes(base).at(0);
+  // Rank 0's folder, used by both ranks (one machine); removed after the final barrier.
+  std::optional<grec::test::TempDir> tmp;
+  if (comm->rank() == 0) tmp.emplace("equiv");
+  const std::string base = comm->allgather_bytes(tmp ? tmp->str() : std::string()).at(0);
 
   grec::testing::MlpTask task(/*n=*/100, /*dropout=*/0.0, /*seed=*/7);
   grec::MetricsWriter metrics = comm->rank() == 0 ? grec::MetricsWriter(base + "/dist/metrics.jsonl")
@@ -91,7 +93,6 @@ TEST(TrainerEquivalence, TwoRanksMatchOneProcess) {
     const torch::Tensor ref_best = grec::testing::flat_state(ref_task.module());
     EXPECT_LE(((mine - ref_best).norm() / ref_best.norm()).item<double>(), 1e-6);
     EXPECT_TRUE(fs::exists(base + "/dist/metrics.jsonl"));
-    fs::remove_all(base);
   }
   comm->barrier();
 }

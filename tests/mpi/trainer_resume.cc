@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <thread>
 
 #include "core/fs.h"
@@ -24,6 +25,7 @@
 #include "dist/communicator.h"
 #include "dist/mpi_env.h"
 #include "tests/mpi/trainer_test_task.h"
+#include "tests/test_util/temp_dir.h"
 #include "train/checkpoint.h"
 #include "train/tensor_io.h"
 #include "train/trainer.h"
@@ -149,15 +151,18 @@ void expect_same_tensors(const std::string& a, const std::string& b) {
 class TrainerResume : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    base_ = (fs::temp_directory_path() / ("grec_resume_" + std::to_string(::getpid()))).string();
-    fs::create_directories(base_);
+    tmp_ = std::make_unique<grec::test::TempDir>("resume");
+    base_ = tmp_->str();
     ASSERT_EQ(wait_exit(launch(base_ + "/A", base_ + "/A.out", {})), 0) << base_ << "/A/mpirun.log";
   }
   static void TearDownTestSuite() {
-    if (!::testing::Test::HasFailure()) fs::remove_all(base_);
+    if (::testing::Test::HasFailure()) tmp_->keep();  // the runs' logs, for the failure message
+    tmp_.reset();
   }
+  static std::unique_ptr<grec::test::TempDir> tmp_;
   static std::string base_;
 };
+std::unique_ptr<grec::test::TempDir> TrainerResume::tmp_;
 std::string TrainerResume::base_;
 
 TEST_F(TrainerResume, SigkillThenSameCommandIsBitIdentical) {

@@ -98,18 +98,18 @@ class LocalCommunicator : public dist::Communicator {
   void barrier() override {}
 };
 
-// Parameters and buffers flattened into one fp32 vector, in registration order.
+// Parameters flattened into one float64 vector (exact for any float dtype), in registration order.
 inline torch::Tensor flat_state(torch::nn::Module& m) {
   std::vector<torch::Tensor> parts;
-  for (const auto& p : m.parameters()) parts.push_back(p.detach().reshape(-1).to(torch::kFloat));
+  for (const auto& p : m.parameters()) parts.push_back(p.detach().reshape(-1).to(torch::kDouble));
   return torch::cat(parts);
 }
 
-// Named tensors (e.g. a checkpoint) flattened into one fp32 vector in name order.
+// Named tensors (e.g. a checkpoint) flattened into one float64 vector in name order.
 inline torch::Tensor flat_by_name(const train::NamedTensors& t) {
   std::map<std::string, torch::Tensor> m(t.begin(), t.end());
   std::vector<torch::Tensor> parts;
-  for (auto& [name, v] : m) parts.push_back(v.detach().reshape(-1).to(torch::kFloat));
+  for (auto& [name, v] : m) parts.push_back(v.detach().reshape(-1).to(torch::kDouble));
   return torch::cat(parts);
 }
 

@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Independent reference for grec's causal LM, written from the HF LLaMA/Qwen2 modelling equations
-in plain PyTorch (no transformers, no safetensors package, no grec code).
+"""Independent reference for grec's causal LM, written from the HF LLaMA/Qwen2/Mistral modelling
+equations in plain PyTorch (no transformers, no safetensors package, no grec code).
 
   causal_lm_reference.py logits DIR --ids '[[1,2,3],[4,5,6]]' [--mask '[[0,1,1],[1,1,1]]']
       prints {"logits": [B][T][V]} (float32) for every position.
-  causal_lm_reference.py write DIR --arch llama|qwen2 [--seed S]
-      writes a tiny random checkpoint (config.json + model.safetensors written by hand).
+  causal_lm_reference.py write DIR --arch llama|qwen2|mistral [--seed S] [--head-dim D]
+        [--layers N] [--config '{"sliding_window": 3, ...}'] [--spare-rows R]
+      writes a tiny random checkpoint (config.json + model.safetensors written by hand); --head-dim
+      sets config "head_dim" (q/k/v/o widths heads * D), --config merges keys into config.json,
+      --spare-rows makes the last R embedding/LM-head rows "untrained" (all near 3.0), as the rows
+      HF checkpoints ship beyond their tokenizer.
 """
 import argparse
 import json
@@ -84,13 +88,32 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
+def window_of_layers(cfg):
+    """Per layer: the sliding window (keys at distance < window are visible) or None, as the HF
+    config classes define it: LLaMA none; Mistral every layer, sliding_window defaulting to 4096;
+    Qwen2 only with use_sliding_window, in the layers layer_types marks "sliding_attention" or
+    else those from max_window_layers (default 28) on."""
+    n = cfg["num_hidden_layers"]
+    kind = cfg.get("model_type")
+    if kind == "mistral":
+        return [cfg.get("sliding_window", 4096)] * n
+    if kind == "qwen2" and cfg.get("use_sliding_window", False) and cfg.get("sliding_window"):
+        sw = cfg["sliding_window"]
+        types = cfg.get("layer_types")
+        if types is None:
+            types = ["sliding_attention" if i >= cfg.get("max_window_layers", 28) else "full_attention"
+                     for i in range(n)]
+        return [sw if t == "sliding_attention" else None for t in types]
+    return [None] * n
+
+
 def forward(cfg, w, ids, mask=None):
-    """HF LlamaForCausalLM / Qwen2ForCausalLM forward (eval mode), returns logits [B, T, V]."""
+    """HF Llama/Qwen2/MistralForCausalLM forward (eval mode), returns logits [B, T, V]."""
     B, T = ids.shape
     H = cfg["hidden_size"]
     nh = cfg["num_attention_heads"]
     nkv = cfg.get("num_key_value_heads", nh)
-    hd = H // nh
+    hd = cfg.get("head_dim") or H // nh
     eps = cfg.get("rms_norm_eps", 1e-6)
     theta = cfg.get("rope_theta", 10000.0)
     qwen = cfg.get("model_type") == "qwen2"
@@ -107,11 +130,20 @@ def forward(cfg, w, ids, mask=None):
     cos, sin = cos.to(dtype), sin.to(dtype)
     causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
     allowed = causal[None, None] & (mask[:, None, None, :] != 0)
-    add_mask = torch.zeros(B, 1, T, T, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+    windows = window_of_layers(cfg)
+
+    def additive(ok):
+        return torch.zeros(B, 1, T, T, dtype=dtype).masked_fill(~ok, torch.finfo(dtype).min)
 
     x = w["model.embed_tokens.weight"][ids]
     for i in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % i
+        if windows[i] is None:
+            add_mask = additive(allowed)
+        else:
+            # query q sees keys k with q - window < k <= q
+            distance = torch.arange(T)[:, None] - torch.arange(T)[None, :]
+            add_mask = additive(allowed & (distance < windows[i])[None, None])
         h = rms_norm(x, w[p + "input_layernorm.weight"], eps)
 
         def proj(name, t, with_bias):
@@ -139,19 +171,26 @@ def forward(cfg, w, ids, mask=None):
     return x @ head.t()
 
 
-def write_random(d, arch, seed):
+def write_random(d, arch, seed, head_dim=None, layers=2, extra=None, spare_rows=0):
     g = torch.Generator().manual_seed(seed)
     qwen = arch == "qwen2"
-    cfg = {"architectures": ["Qwen2ForCausalLM" if qwen else "LlamaForCausalLM"],
-           "model_type": "qwen2" if qwen else "llama", "vocab_size": 96, "hidden_size": 32,
-           "intermediate_size": 56, "num_hidden_layers": 2, "num_attention_heads": 4,
-           "num_key_value_heads": 2, "max_position_embeddings": 128,
+    names = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "mistral": "MistralForCausalLM"}
+    H, I, V, nh, nkv = 32, 56, 96, 4, 2
+    hd = head_dim or H // nh
+    cfg = {"architectures": [names[arch]],
+           "model_type": arch, "vocab_size": V, "hidden_size": H,
+           "intermediate_size": I, "num_hidden_layers": layers, "num_attention_heads": nh,
+           "num_key_value_heads": nkv, "max_position_embeddings": 128,
            "rms_norm_eps": 1e-6, "rope_theta": 1000000.0 if qwen else 10000.0,
            "tie_word_embeddings": qwen, "torch_dtype": "float32", "bos_token_id": 1, "eos_token_id": 2}
-    H, I, V, nh, nkv = 32, 56, 96, 4, 2
-    hd = H // nh
+    if head_dim:
+        cfg["head_dim"] = head_dim
+    if arch == "mistral":
+        cfg["sliding_window"] = None
+    cfg.update(extra or {})
+    V = cfg["vocab_size"]
     w = {"model.embed_tokens.weight": torch.randn(V, H, generator=g) * 0.5}
-    for i in range(2):
+    for i in range(layers):
         p = "model.layers.%d." % i
         w[p + "self_attn.q_proj.weight"] = torch.randn(nh * hd, H, generator=g) * 0.2
         w[p + "self_attn.k_proj.weight"] = torch.randn(nkv * hd, H, generator=g) * 0.2
@@ -166,8 +205,12 @@ def write_random(d, arch, seed):
         w[p + "input_layernorm.weight"] = 1 + 0.1 * torch.randn(H, generator=g)
         w[p + "post_attention_layernorm.weight"] = 1 + 0.1 * torch.randn(H, generator=g)
     w["model.norm.weight"] = 1 + 0.1 * torch.randn(H, generator=g)
-    if not qwen:
+    if not cfg["tie_word_embeddings"]:
         w["lm_head.weight"] = torch.randn(V, H, generator=g) * 0.2
+    if spare_rows:
+        for name in ("model.embed_tokens.weight", "lm_head.weight"):
+            if name in w:
+                w[name][V - spare_rows:] = 3.0 + 0.01 * torch.randn(spare_rows, H, generator=g)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
@@ -182,9 +225,13 @@ def main():
     ap.add_argument("--mask")
     ap.add_argument("--arch", default="llama")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--head-dim", type=int, default=0)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--config", default="{}")
+    ap.add_argument("--spare-rows", type=int, default=0)
     a = ap.parse_args()
     if a.command == "write":
-        write_random(a.dir, a.arch, a.seed)
+        write_random(a.dir, a.arch, a.seed, a.head_dim, a.layers, json.loads(a.config), a.spare_rows)
         return
     torch.set_num_threads(1)
     cfg, w = load_checkpoint(a.dir)

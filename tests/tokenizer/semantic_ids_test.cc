@@ -2,25 +2,18 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
-#include <random>
 
 #include "core/error.h"
 #include "core/fs.h"
 #include "data_pipeline/dataset.h"
+#include "tests/test_util/temp_dir.h"
 #include "tokenizer/prefix_trie.h"
 #include "tokenizer/semantic_ids.h"
 
 namespace grec::tok {
 namespace {
 
-struct Tmp {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                              ("grec_semid_" + std::to_string(std::random_device{}()));
-  Tmp() { std::filesystem::create_directories(dir); }
-  ~Tmp() { std::filesystem::remove_all(dir); }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-};
+using test::TempDir;
 
 SemanticIds sample_ids() {
   SemanticIds ids;
@@ -39,10 +32,10 @@ SemanticIds sample_ids() {
 }
 
 TEST(SemanticIds, RoundTrip) {
-  Tmp tmp;
+  TempDir tmp;
   const auto ids = sample_ids();
-  write_semantic_ids(ids, tmp.file("semantic_ids.h5"));
-  const auto back = read_semantic_ids(tmp.file("semantic_ids.h5"));
+  write_semantic_ids(ids, tmp.sub("semantic_ids.h5"));
+  const auto back = read_semantic_ids(tmp.sub("semantic_ids.h5"));
   EXPECT_EQ(back.items, 3);
   EXPECT_EQ(back.levels, 3);
   EXPECT_EQ(back.rq_levels, 2);
@@ -58,24 +51,24 @@ TEST(SemanticIds, RoundTrip) {
 }
 
 TEST(SemanticIds, InvalidContentIsRejected) {
-  Tmp tmp;
+  TempDir tmp;
   auto ids = sample_ids();
   ids.codes[0] = 4;  // outside level size 4
-  EXPECT_THROW(write_semantic_ids(ids, tmp.file("bad.h5")), Error);
-  write_file_atomic(tmp.file("junk.h5"), "not hdf5");
-  EXPECT_THROW(read_semantic_ids(tmp.file("junk.h5")), UserError);
+  EXPECT_THROW(write_semantic_ids(ids, tmp.sub("bad.h5")), Error);
+  write_file_atomic(tmp.sub("junk.h5"), "not hdf5");
+  EXPECT_THROW(read_semantic_ids(tmp.sub("junk.h5")), UserError);
   auto dup = sample_ids();
   dup.codes = {1, 2, 0, 1, 2, 0, 3, 0, 0};
   EXPECT_THROW(build_trie(dup), UserError);
 }
 
 TEST(SemanticIds, TsvView) {
-  Tmp tmp;
+  TempDir tmp;
   data::Dataset d;
   d.item_raw_ids = {"i1", "i2", "i3"};
   d.item_text["title"] = {"One", "Two\tTabs", "Three"};
-  write_semantic_ids_tsv(sample_ids(), &d, tmp.file("ids.tsv"));
-  EXPECT_EQ(read_file(tmp.file("ids.tsv")),
+  write_semantic_ids_tsv(sample_ids(), &d, tmp.sub("ids.tsv"));
+  EXPECT_EQ(read_file(tmp.sub("ids.tsv")),
             "item_id\traw_id\ttitle\tcodes\ttokens\n"
             "0\ti1\tOne\t1,2,0\t<a_1><b_2><c_0>\n"
             "1\ti2\tTwo Tabs\t1,2,1\t<a_1><b_2><c_1>\n"

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "tests/test_util/temp_dir.h"
 #include "tests/tokenizer/tok_test_util.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/pre_tokenizer.h"
@@ -16,7 +17,7 @@
 namespace grec::tok {
 namespace {
 
-using test::TokTempDir;
+using test::TempDir;
 using Ids = std::vector<int64_t>;
 
 std::vector<std::string> generated_texts(uint64_t seed) {
@@ -36,7 +37,7 @@ std::vector<std::string> generated_texts(uint64_t seed) {
 
 TEST(SentencePiece, TrainLoadRoundTripAndAddedTokens) {
   if (!spm_available()) GTEST_SKIP() << "grec was built without libsentencepiece";
-  TokTempDir dir;
+  TempDir dir;
   const auto texts = generated_texts(5);
   auto t = train_sentencepiece_bpe(texts, 400, dir.str(), 17);
   ASSERT_TRUE(t);
@@ -52,7 +53,7 @@ TEST(SentencePiece, TrainLoadRoundTripAndAddedTokens) {
   EXPECT_EQ(t->encode("red", true).front(), 1);
 
   // Same seed and texts: identical model.
-  TokTempDir dir2;
+  TempDir dir2;
   auto t2 = train_sentencepiece_bpe(texts, 400, dir2.str(), 17);
   EXPECT_EQ(t2->encode(texts[7]), t->encode(texts[7]));
 
@@ -68,7 +69,7 @@ TEST(SentencePiece, TrainLoadRoundTripAndAddedTokens) {
   EXPECT_EQ(std::find(ids.begin(), ids.end(), 400) + 1, std::find(ids.begin(), ids.end(), 401));
   EXPECT_EQ(t->decode(ids), "red shoe<a_3><b_0> blue");
   EXPECT_EQ(t->decode(ids, /*skip_special=*/true), "red shoe blue");
-  TokTempDir saved;
+  TempDir saved;
   t->save(saved.str());
   auto r = load_tokenizer(saved.str());
   EXPECT_EQ(r->vocab_size(), 402);
@@ -79,7 +80,7 @@ TEST(SentencePiece, TrainLoadRoundTripAndAddedTokens) {
 
 TEST(SentencePiece, CorruptModelIsAUserError) {
   if (!spm_available()) GTEST_SKIP() << "grec was built without libsentencepiece";
-  TokTempDir dir;
+  TempDir dir;
   test::write_file(dir.sub("tokenizer.model"), std::string("\x0a\xff\xffnot a model", 14));
   try {
     load_tokenizer(dir.str());
@@ -99,7 +100,7 @@ TEST(VocabExtension, Rounding) {
 }
 
 TEST(VocabExtension, BpeWriteBackReloads) {
-  TokTempDir dir;
+  TempDir dir;
   test::write_file(dir.sub("tokenizer.json"),
                    test::hand_made_tokenizer(PreTokenizer::qwen2_pattern(), true).dump());
   test::write_file(dir.sub("tokenizer_config.json"),
@@ -117,7 +118,7 @@ TEST(VocabExtension, BpeWriteBackReloads) {
   EXPECT_EQ(add_semantic_tokens(*t, {4, 4, 3}, 400).model_vocab, 448);  // idempotent, no shrink
   EXPECT_EQ(t->encode("<a_1><b_3><c_2>hello"), (Ids{303, 309, 312, 259}));
 
-  TokTempDir out;
+  TempDir out;
   t->save(out.str());
   auto r = load_tokenizer(out.str());
   EXPECT_EQ(r->vocab_size(), 313);

@@ -1,37 +1,16 @@
-// Test helpers for the text tokenizers: a temp folder and a hand-made byte-level BPE
-// tokenizer.json whose byte symbols have id = byte value, so expected ids can be derived by hand.
+// Test helpers for the text tokenizers: a hand-made byte-level BPE tokenizer.json whose byte
+// symbols have id = byte value, so expected ids can be derived by hand, and a file writer.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
-#include <vector>
-#include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace grec::test {
-
-class TokTempDir {
- public:
-  TokTempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("grec_tok_test_" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TokTempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string str() const { return path_.string(); }
-  std::string sub(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // The GPT-2 byte map, written here independently of tokenizer/bpe_tokenizer.cc.
 inline std::string gpt2_byte_symbol(int b) {

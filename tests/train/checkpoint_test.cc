@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "tests/test_util/temp_dir.h"
 #include "train/optim.h"
 #include "train/precision.h"
 #include "train/tensor_io.h"
@@ -20,15 +21,6 @@ namespace {
 
 class CheckpointTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    root_ = (fs::temp_directory_path() / ("grec_ckpt_" + std::to_string(::getpid()) + "_" +
-                                          ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-                .string();
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
   // One whole checkpoint at `step` as the trainer writes it (one rank).
   void write(int64_t step, int64_t keep_last, int64_t best_step) {
     gt::TrainerState st;
@@ -43,7 +35,8 @@ class CheckpointTest : public ::testing::Test {
     gt::prune_checkpoints(root_, keep_last, best_step);
   }
 
-  std::string root_;
+  grec::test::TempDir tmp_{"ckpt"};
+  const std::string root_ = tmp_.str();
   torch::nn::Linear lin_{4, 2};
   std::unique_ptr<torch::optim::Optimizer> opt_ = gt::make_optimizer(*lin_, gt::TrainOptions());
 };
@@ -142,12 +135,23 @@ TEST_F(CheckpointTest, RngStateRestoresTheStream) {
 
 TEST(Precision, Bf16AutocastCastsMatmulsOnly) {
   torch::nn::Linear lin(4, 3);
+  torch::nn::LayerNorm norm(torch::nn::LayerNormOptions({4}));
   const torch::Tensor x = torch::randn({2, 4});
   {
     gt::precision::Autocast guard(gt::precision::Precision::kBf16);
     const torch::Tensor y = lin(x);
     EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
-    y.to(torch::kFloat).sum().backward();
+    // Not everything is cast: ops off the lower-precision list keep fp32 inputs in fp32 ...
+    EXPECT_EQ(torch::softmax(x, -1).scalar_type(), torch::kFloat);
+    EXPECT_EQ(norm(x).scalar_type(), torch::kFloat);
+    EXPECT_EQ((x * 2 + 1).scalar_type(), torch::kFloat);
+    // ... and losses, on autocast's fp32 list, run in fp32 even on the bf16 matmul output.
+    const torch::Tensor ce =
+        torch::nn::functional::cross_entropy(y, torch::tensor({0, 2}, torch::kLong));
+    EXPECT_EQ(ce.scalar_type(), torch::kFloat);
+    const torch::Tensor mse = torch::nn::functional::mse_loss(y, torch::zeros({2, 3}));
+    EXPECT_EQ(mse.scalar_type(), torch::kFloat);
+    (ce + mse).backward();
   }
   EXPECT_EQ(lin->weight.grad().scalar_type(), torch::kFloat);  // fp32 master weights
   EXPECT_EQ(lin(x).scalar_type(), torch::kFloat);              // scope restored

@@ -10,9 +10,9 @@
 #include "data_pipeline/ingest.h"
 #include "data_pipeline/ingest_options.h"
 #include "data_pipeline/stats.h"
-#include "train/stage_list.h"
+#include "stages/stage_list.h"
 
-namespace grec::train {
+namespace grec::stages {
 
 Stage make_ingest_stage() {
   Stage s;
@@ -48,7 +48,8 @@ Stage make_ingest_stage() {
     return file_fingerprint(input) + "|" + (o.items.empty() ? "" : file_fingerprint(o.items));
   };
   s.enabled = [](const Config& c) { return c.get_string("data.dataset").empty(); };
+  s.replaced_by = [](const Config& c) { return c.get_string("data.dataset"); };
   return s;
 }
 
-}  // namespace grec::train
+}  // namespace grec::stages

@@ -18,10 +18,10 @@
 #include "model/causal_lm.h"
 #include "model/hf_io.h"
 #include "tokenizer/text_tokenizer.h"
-#include "train/lm_item_encoder.h"
-#include "train/stage.h"
+#include "stages/lm_item_encoder.h"
+#include "stages/stage_list.h"
 
-namespace grec::train {
+namespace grec::stages {
 namespace {
 
 void declare_embed(ConfigSchema& s) {
@@ -146,4 +146,4 @@ Stage make_embed_stage() {
   return s;
 }
 
-}  // namespace grec::train
+}  // namespace grec::stages

@@ -1,14 +1,10 @@
 // The stage registry and the full config schema.
-#include <algorithm>
-
 #include "core/error.h"
 #include "dist/mpi_env.h"
-#include "train/stage.h"
-#include "train/stage_list.h"
+#include "stages/stages.h"
+#include "stages/stage_list.h"
 
-namespace grec::train {
-
-bool StageContext::is_root() const { return env.rank() == 0; }
+namespace grec::stages {
 
 const std::vector<Stage>& all_stages() {
   static const std::vector<Stage> stages = {
@@ -23,9 +19,7 @@ const std::vector<Stage>& all_stages() {
 }
 
 const Stage* find_stage(const std::string& name) {
-  const auto& s = all_stages();
-  auto it = std::find_if(s.begin(), s.end(), [&](const Stage& x) { return x.name == name; });
-  return it == s.end() ? nullptr : &*it;
+  return train::find_stage(all_stages(), name);
 }
 
 ConfigSchema full_schema() {
@@ -53,4 +47,4 @@ std::string dataset_path(const Config& config) {
   return RunDir::from_config(config).artifacts("ingest") + "/dataset.h5";
 }
 
-}  // namespace grec::train
+}  // namespace grec::stages

@@ -4,16 +4,17 @@
 
 #include "model/causal_lm.h"
 #include "tests/model/llm_test_util.h"
+#include "tests/test_util/temp_dir.h"
 #include "tests/tokenizer/tok_test_util.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/text_tokenizer.h"
-#include "train/lm_item_encoder.h"
+#include "stages/lm_item_encoder.h"
 
-namespace grec::train {
+namespace grec::stages {
 namespace {
 
 TEST(LmItemEncoder, BatchedEqualsOneByOne) {
-  test::TokTempDir dir;
+  test::TempDir dir;
   test::write_file(dir.sub("tokenizer.json"),
                    test::hand_made_tokenizer(tok::PreTokenizer::qwen2_pattern(), true).dump());
   const auto tokenizer = tok::load_tokenizer(dir.str());
@@ -42,4 +43,4 @@ TEST(LmItemEncoder, BatchedEqualsOneByOne) {
 }
 
 }  // namespace
-}  // namespace grec::train
+}  // namespace grec::stages

@@ -16,7 +16,7 @@
 #include "tokenizer/semantic_ids.h"
 #include "tokenizer/text_tokenizer.h"
 
-namespace grec::train {
+namespace grec::stages {
 
 struct ItemIndex {
   data::Dataset dataset;
@@ -52,4 +52,4 @@ PromptCases seqrec_cases(const ItemIndex& index, const tok::TextTokenizer& token
                          const data::InstructionOptions& options, const std::string& split,
                          int64_t max_len, int64_t max_users, uint64_t seed);
 
-}  // namespace grec::train
+}  // namespace grec::stages

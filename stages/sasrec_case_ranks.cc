@@ -1,5 +1,5 @@
 // SASRec per-case ranks (see sasrec_case_ranks.h).
-#include "train/sasrec_case_ranks.h"
+#include "stages/sasrec_case_ranks.h"
 
 #include <filesystem>
 #include <unordered_map>
@@ -7,7 +7,7 @@
 #include "core/fs.h"
 #include "eval/ranking.h"
 
-namespace grec::train {
+namespace grec::stages {
 
 std::string sasrec_case_ranks_path(const RunDir& run) {
   return run.artifacts("sasrec") + "/case_ranks.json";
@@ -59,4 +59,4 @@ nlohmann::json sasrec_metrics_for_users(const nlohmann::json& j, const std::stri
   return eval::metrics_from_ranks(picked, o);
 }
 
-}  // namespace grec::train
+}  // namespace grec::stages

@@ -23,18 +23,18 @@
 #include "model/rqvae.h"
 #include "tokenizer/collisions.h"
 #include "tokenizer/semantic_ids.h"
-#include "train/rqvae_task.h"
-#include "train/stage_list.h"
+#include "stages/rqvae_task.h"
+#include "stages/stage_list.h"
 #include "train/train_options.h"
 #include "train/trainer.h"
 
-namespace grec::train {
+namespace grec::stages {
 namespace {
 
-TrainOptions rqvae_train_defaults() {
+train::TrainOptions rqvae_train_defaults() {
   // LC-Rec: AdamW lr 1e-3, wd 1e-4, batch 1024, grad clip 1.0, linear warm-up, thousands of
   // epochs. 1000 epochs of the 600-item demo is 1000 steps: a few seconds.
-  TrainOptions d;
+  train::TrainOptions d;
   d.optimizer = "adamw";
   d.lr = 1e-3;
   d.weight_decay = 1e-4;
@@ -77,7 +77,7 @@ void declare_rqvae(ConfigSchema& s) {
   s.add_int("rqvae.report_every", 10,
             "epochs between evaluations (loss, utilisation, perplexity, collisions) when "
             "rqvae.train.eval_every is 0");
-  TrainOptions::declare(s, "rqvae.train", rqvae_train_defaults());
+  train::TrainOptions::declare(s, "rqvae.train", rqvae_train_defaults());
 }
 
 torch::Tensor read_embeddings(const std::string& path) {
@@ -112,20 +112,18 @@ double first_code_purity(const torch::Tensor& codes, const std::vector<int64_t>&
   return static_cast<double>(hit) / static_cast<double>(first.size(0));
 }
 
-nlohmann::json run_rqvae(StageContext& ctx) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const Config& config = ctx.config;
-  const std::string emb_path = ctx.run.artifacts("embed") + "/embeddings.h5";
-  torch::Tensor x = read_embeddings(emb_path);
+// The trainer's, the model's and the task's options from the rqvae.* keys, for `n` items of
+// dimension `dim` on `world` ranks.
+struct RQVAESetup {
+  train::TrainOptions train;
+  model::RQVAEOptions model{1};
+  RQVAETaskOptions task;
+};
 
-  // The dataset supplies titles for the TSV and the planted topics for purity (synthetic data).
-  std::unique_ptr<data::Dataset> dataset;
-  const std::string ds_path = dataset_path(config);
-  if (std::filesystem::exists(ds_path)) dataset = std::make_unique<data::Dataset>(data::read_dataset(ds_path));
-  check_embeddings(x, dataset ? dataset->num_items() : -1, emb_path + ":/embeddings");
-  const int64_t n = x.size(0);
-
-  TrainOptions options = TrainOptions::from_config(config, "rqvae.train");
+RQVAESetup rqvae_setup(const Config& config, int64_t n, int64_t dim, int world) {
+  RQVAESetup s;
+  train::TrainOptions& options = s.train;
+  options = train::TrainOptions::from_config(config, "rqvae.train");
   options.global_batch_size = std::min(options.global_batch_size, n);
   const int64_t steps_per_epoch = (n + options.global_batch_size - 1) / options.global_batch_size;
   const int64_t report_every = config.get_int("rqvae.report_every");
@@ -134,20 +132,20 @@ nlohmann::json run_rqvae(StageContext& ctx) {
   const int64_t L = config.get_int("rqvae.levels"), K = config.get_int("rqvae.codebook_size");
   if (L < 1) user_error("config key 'rqvae.levels' must be >= 1 ({})", config.origin("rqvae.levels"));
   if (K < 2) user_error("config key 'rqvae.codebook_size' must be >= 2 ({})", config.origin("rqvae.codebook_size"));
-  model::RQVAEOptions mo(x.size(1));
-  mo.encoder_dims(config.get_int_list("rqvae.encoder_dims"))
+  s.model = model::RQVAEOptions(dim);
+  s.model.encoder_dims(config.get_int_list("rqvae.encoder_dims"))
       .latent_dim(config.get_int("rqvae.latent_dim"))
       .levels(L)
       .codebook_size(K)
       .beta(config.get_float("rqvae.beta"))
       .ema(config.get_bool("rqvae.ema"))
       .ema_decay(config.get_float("rqvae.ema_decay"));
-  if (mo.ema() && ctx.comm.world() > 1 && options.micro_batch_size > 0) {
+  if (s.model.ema() && world > 1 && options.micro_batch_size > 0) {
     user_error("rqvae.ema needs 'rqvae.train.micro_batch_size' = 0 with several ranks ({}): EMA "
                "statistics are summed over ranks once per step",
                config.origin("rqvae.train.micro_batch_size"));
   }
-  RQVAETaskOptions to;
+  RQVAETaskOptions& to = s.task;
   to.kmeans_init = config.get_bool("rqvae.kmeans_init");
   to.kmeans_iters = config.get_int("rqvae.kmeans_iters");
   to.dead_code_reseed = config.get_bool("rqvae.dead_code_reseed");
@@ -160,30 +158,26 @@ nlohmann::json run_rqvae(StageContext& ctx) {
       static_cast<int64_t>(std::floor(config.get_float("rqvae.dead_code_until") * epochs));
   to.global_batch_size = options.global_batch_size;
   to.seed = static_cast<uint64_t>(options.seed);
+  return s;
+}
 
-  RQVAETask task(x, mo, to, ctx.comm);
-  GREC_INFO("rqvae: {} items x {} dims, L={} K={} latent {}, batch {}, k-means init {:.2f} s",
-            n, x.size(1), L, K, mo.latent_dim(), options.global_batch_size, task.kmeans_seconds());
-  Trainer trainer(options, "rqvae", ctx.run, ctx.comm, ctx.metrics, config.hash({"rqvae"}));
-  const TrainResult fit = trainer.fit(task);
-  const nlohmann::json valid = task.evaluate("valid");
-
-  // Codes of the selected weights, then collision resolution.
-  task.model()->eval();
-  const model::Quantized q = task.model()->quantize(task.embeddings());
+// The trained model's codes made unique (rqvae.collisions.*), as the semantic_ids.h5 record.
+tok::SemanticIds resolve_ids(RQVAETask& task, const Config& config, const model::Quantized& q,
+                             tok::CollisionStats* cs) {
   tok::CollisionOptions co;
   co.method = config.get_string("rqvae.collisions.method");
   co.epsilon = config.get_float("rqvae.collisions.epsilon");
   co.iterations = config.get_int("rqvae.collisions.iterations");
   co.rounds = config.get_int("rqvae.collisions.rounds");
-  tok::CollisionStats cs;
   const torch::Tensor final_codes =
-      tok::resolve_collisions(q.codes, q.last_distances, co, &cs).to(torch::kLong).contiguous();
+      tok::resolve_collisions(q.codes, q.last_distances, co, cs).to(torch::kLong).contiguous();
   // Every later stage names items by these tuples: a duplicate would make two items one.
-  GREC_CHECK(cs.collision_rate_after == 0.0, "rqvae: semantic IDs not unique after resolution");
+  GREC_CHECK(cs->collision_rate_after == 0.0, "rqvae: semantic IDs not unique after resolution");
 
+  const model::RQVAEOptions& mo = task.model()->options();
+  const int64_t L = mo.levels(), K = mo.codebook_size();
   tok::SemanticIds ids;
-  ids.items = n;
+  ids.items = final_codes.size(0);
   ids.levels = final_codes.size(1);
   ids.codes.assign(final_codes.data_ptr<int64_t>(), final_codes.data_ptr<int64_t>() + final_codes.numel());
   ids.rq_levels = L;
@@ -198,13 +192,23 @@ nlohmann::json run_rqvae(StageContext& ctx) {
     ids.codebooks.emplace_back(b.data_ptr<float>(), b.data_ptr<float>() + b.numel());
   }
   ids.method = co.method;
+  ids.config = {{"rqvae", config.dump({"rqvae"})}};
+  return ids;
+}
 
+// results.json: code usage per level, collisions, and the semantic sanity figures.
+nlohmann::json rqvae_report(const RQVAETask& task, const torch::Tensor& x,
+                            const model::Quantized& q, const tok::SemanticIds& ids,
+                            const tok::CollisionStats& cs, const nlohmann::json& valid,
+                            const train::TrainResult& fit, const data::Dataset* dataset,
+                            uint64_t seed) {
+  const int64_t n = x.size(0), L = ids.rq_levels, K = ids.codebook_size;
   nlohmann::json per_level = nlohmann::json::array();
   for (int64_t l = 0; l < L; ++l) {
     const CodeUsage u = code_usage(q.codes.select(1, l), K);
     per_level.push_back({{"level", l}, {"utilisation", u.utilisation}, {"perplexity", u.perplexity}});
   }
-  nlohmann::json collisions = {{"method", co.method},
+  const nlohmann::json collisions = {{"method", ids.method},
                                {"collision_rate_before", cs.collision_rate_before},
                                {"colliding_items_before", cs.colliding_items_before},
                                {"max_group_before", cs.max_group_before},
@@ -225,14 +229,11 @@ nlohmann::json run_rqvae(StageContext& ctx) {
                             {"steps", fit.steps},
                             {"train_wall_s", fit.wall_s}};
   // Semantic sanity: items sharing a first code should be closer in text-embedding space.
-  {
-    std::vector<float> flat(x.data_ptr<float>(), x.data_ptr<float>() + x.numel());
-    double not_sharing = NAN;
-    const double sharing = tok::mean_cosine_sharing_first_code(flat, n, x.size(1), ids,
-                                                               &not_sharing, to.seed);
-    results["cosine_sharing_first_code"] = sharing;
-    results["cosine_not_sharing_first_code"] = not_sharing;
-  }
+  std::vector<float> flat(x.data_ptr<float>(), x.data_ptr<float>() + x.numel());
+  double not_sharing = NAN;
+  results["cosine_sharing_first_code"] =
+      tok::mean_cosine_sharing_first_code(flat, n, x.size(1), ids, &not_sharing, seed);
+  results["cosine_not_sharing_first_code"] = not_sharing;
   if (dataset && dataset->item_ints.count("topic")) {
     const auto& topic = dataset->item_ints.at("topic");
     std::map<int64_t, int64_t> sizes;
@@ -243,44 +244,82 @@ nlohmann::json run_rqvae(StageContext& ctx) {
     results["topics"] = static_cast<int64_t>(sizes.size());
     results["largest_topic_share"] = static_cast<double>(largest) / static_cast<double>(n);
   }
-  ids.stats = collisions;
-  ids.stats["report"] = results;
-  ids.config = {{"rqvae", config.dump({"rqvae"})}};
-  results["wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return results;
+}
 
+// The report table on stdout (rank 0).
+void print_rqvae_table(const nlohmann::json& results, const tok::CollisionStats& cs) {
+  const nlohmann::json& valid = results["valid"];
+  Table t({"figure", "value"});
+  t.add_row({"items", results["items"].dump()});
+  t.add_row({"levels x codes", fmt::format("{} x {}{}", results["levels"].get<int64_t>(),
+                                           results["codebook_size"].get<int64_t>(),
+                                           cs.suffix_level_added ? " + suffix" : "")});
+  t.add_row({"collision rate before", fmt_fixed(cs.collision_rate_before, 4)});
+  t.add_row({"collision rate after", fmt_fixed(cs.collision_rate_after, 4)});
+  for (const auto& pl : results["per_level"]) {
+    t.add_row({fmt::format("level {} utilisation / perplexity", pl["level"].get<int64_t>()),
+               fmt::format("{:.3f} / {:.1f}", pl["utilisation"].get<double>(),
+                           pl["perplexity"].get<double>())});
+  }
+  t.add_row({"recon / quant loss", fmt::format("{:.4f} / {:.4f}", valid["recon_loss"].get<double>(),
+                                               valid["quant_loss"].get<double>())});
+  if (results["cosine_sharing_first_code"].is_number()) {
+    t.add_row({"cosine sharing / not sharing 1st code",
+               fmt::format("{:.3f} / {:.3f}", results["cosine_sharing_first_code"].get<double>(),
+                           results["cosine_not_sharing_first_code"].is_number()
+                               ? results["cosine_not_sharing_first_code"].get<double>()
+                               : NAN)});
+  }
+  if (results.contains("topic_purity_first_code")) {
+    t.add_row({"topic purity of 1st code (largest topic share)",
+               fmt::format("{:.3f} ({:.3f})", results["topic_purity_first_code"].get<double>(),
+                           results["largest_topic_share"].get<double>())});
+  }
+  t.add_row({"k-means init s", fmt_fixed(results["kmeans_init_s"].get<double>(), 3)});
+  std::cout << "rqvae\n" << t.render() << std::flush;
+}
+
+nlohmann::json run_rqvae(StageContext& ctx) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Config& config = ctx.config;
+  const std::string emb_path = ctx.run.artifacts("embed") + "/embeddings.h5";
+  torch::Tensor x = read_embeddings(emb_path);
+  // The dataset supplies titles for the TSV and the planted topics for purity (synthetic data).
+  std::unique_ptr<data::Dataset> dataset;
+  const std::string ds_path = dataset_path(config);
+  if (std::filesystem::exists(ds_path)) dataset = std::make_unique<data::Dataset>(data::read_dataset(ds_path));
+  check_embeddings(x, dataset ? dataset->num_items() : -1, emb_path + ":/embeddings");
+  const int64_t n = x.size(0);
+
+  // Train, keep the selected weights' codes.
+  const RQVAESetup setup = rqvae_setup(config, n, x.size(1), ctx.comm.world());
+  RQVAETask task(x, setup.model, setup.task, ctx.comm);
+  GREC_INFO("rqvae: {} items x {} dims, L={} K={} latent {}, batch {}, k-means init {:.2f} s",
+            n, x.size(1), setup.model.levels(), setup.model.codebook_size(),
+            setup.model.latent_dim(), setup.train.global_batch_size, task.kmeans_seconds());
+  train::Trainer trainer(setup.train, "rqvae", ctx.run, ctx.comm, ctx.metrics, config.hash({"rqvae"}));
+  const train::TrainResult fit = trainer.fit(task);
+  const nlohmann::json valid = task.evaluate("valid");
+  task.model()->eval();
+  const model::Quantized q = task.model()->quantize(task.embeddings());
+
+  // Unique IDs, the report, the files.
+  tok::CollisionStats cs;
+  tok::SemanticIds ids = resolve_ids(task, config, q, &cs);
+  nlohmann::json results =
+      rqvae_report(task, x, q, ids, cs, valid, fit, dataset.get(), setup.task.seed);
+  ids.stats = results["collisions"];
+  ids.stats["report"] = results;
+  results["wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (ctx.is_root()) {
     const std::string dir = ctx.run.artifacts("rqvae");
     tok::write_semantic_ids(ids, dir + "/semantic_ids.h5");
     tok::write_semantic_ids_tsv(ids, dataset.get(), dir + "/semantic_ids.tsv");
     write_file_atomic(dir + "/results.json", results.dump(2) + "\n");
     ctx.metrics.write({{"stage", "rqvae"}, {"step", fit.steps}, {"event", "results"},
-                       {"valid", valid}, {"collisions", collisions}});
-    Table t({"figure", "value"});
-    t.add_row({"items", std::to_string(n)});
-    t.add_row({"levels x codes", fmt::format("{} x {}{}", L, K, cs.suffix_level_added ? " + suffix" : "")});
-    t.add_row({"collision rate before", fmt_fixed(cs.collision_rate_before, 4)});
-    t.add_row({"collision rate after", fmt_fixed(cs.collision_rate_after, 4)});
-    for (const auto& pl : per_level) {
-      t.add_row({fmt::format("level {} utilisation / perplexity", pl["level"].get<int64_t>()),
-                 fmt::format("{:.3f} / {:.1f}", pl["utilisation"].get<double>(),
-                             pl["perplexity"].get<double>())});
-    }
-    t.add_row({"recon / quant loss", fmt::format("{:.4f} / {:.4f}", valid["recon_loss"].get<double>(),
-                                                 valid["quant_loss"].get<double>())});
-    if (results["cosine_sharing_first_code"].is_number()) {
-      t.add_row({"cosine sharing / not sharing 1st code",
-                 fmt::format("{:.3f} / {:.3f}", results["cosine_sharing_first_code"].get<double>(),
-                             results["cosine_not_sharing_first_code"].is_number()
-                                 ? results["cosine_not_sharing_first_code"].get<double>()
-                                 : NAN)});
-    }
-    if (results.contains("topic_purity_first_code")) {
-      t.add_row({"topic purity of 1st code (largest topic share)",
-                 fmt::format("{:.3f} ({:.3f})", results["topic_purity_first_code"].get<double>(),
-                             results["largest_topic_share"].get<double>())});
-    }
-    t.add_row({"k-means init s", fmt_fixed(task.kmeans_seconds(), 3)});
-    std::cout << "rqvae\n" << t.render() << std::flush;
+                       {"valid", valid}, {"collisions", results["collisions"]}});
+    print_rqvae_table(results, cs);
   }
   GREC_INFO("rqvae: collisions {:.4f} -> {:.4f}, best step {}, {:.1f} s", cs.collision_rate_before,
             cs.collision_rate_after, fit.best_step, results["wall_s"].get<double>());
@@ -288,7 +327,9 @@ nlohmann::json run_rqvae(StageContext& ctx) {
                             {"collision_rate_after", cs.collision_rate_after},
                             {"levels_total", ids.levels},
                             {"wall_s", results["wall_s"]}};
-  for (int64_t l = 0; l < L; ++l) summary["utilisation_l" + std::to_string(l)] = per_level[l]["utilisation"];
+  for (const auto& pl : results["per_level"]) {
+    summary["utilisation_l" + pl["level"].dump()] = pl["utilisation"];
+  }
   if (results.contains("topic_purity_first_code")) summary["topic_purity"] = results["topic_purity_first_code"];
   return summary;
 }
@@ -306,4 +347,4 @@ Stage make_rqvae_stage() {
   return s;
 }
 
-}  // namespace grec::train
+}  // namespace grec::stages

@@ -15,7 +15,7 @@ namespace grec::dist {
 class Communicator;
 }
 
-namespace grec::train {
+namespace grec::stages {
 
 struct LmEncodeOptions {
   int64_t max_len = 128;    // tokens per text (bos + the first max_len - 1 text tokens)
@@ -28,4 +28,4 @@ std::vector<float> lm_embed_texts(model::CausalLM& lm, const tok::TextTokenizer&
                                   const std::vector<std::string>& texts,
                                   const LmEncodeOptions& options, dist::Communicator* comm);
 
-}  // namespace grec::train
+}  // namespace grec::stages

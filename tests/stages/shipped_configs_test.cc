@@ -6,12 +6,12 @@
 
 #include "core/config.h"
 #include "core/error.h"
-#include "train/stage.h"
+#include "stages/stages.h"
 
 namespace {
 
 TEST(ShippedConfigs, EveryConfigLoads) {
-  const grec::ConfigSchema schema = grec::train::full_schema();
+  const grec::ConfigSchema schema = grec::stages::full_schema();
   int n = 0;
   for (const auto& e : std::filesystem::directory_iterator(std::string(GREC_SOURCE_DIR) + "/configs")) {
     if (e.path().extension() != ".yaml") continue;
@@ -23,8 +23,10 @@ TEST(ShippedConfigs, EveryConfigLoads) {
 
 TEST(ShippedConfigs, CollisionResolutionCannotBeTurnedOff) {
   // Semantic IDs name items: the stage offers no method that could leave two items one tuple.
-  const grec::ConfigSchema schema = grec::train::full_schema();
-  EXPECT_NO_THROW(grec::Config::parse(schema, "rqvae: {collisions: {method: suffix}}\n", "<t>"));
+  const grec::ConfigSchema schema = grec::stages::full_schema();
+  EXPECT_EQ(grec::Config::parse(schema, "rqvae: {collisions: {method: suffix}}\n", "<t>")
+                .get_string("rqvae.collisions.method"),
+            "suffix");
   EXPECT_THROW(grec::Config::parse(schema, "rqvae: {collisions: {method: none}}\n", "<t>"),
                grec::UserError);
 }

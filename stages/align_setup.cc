@@ -1,5 +1,5 @@
 // Shared setup of the align and evaluate stages; see align_setup.h.
-#include "train/align_setup.h"
+#include "stages/align_setup.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -8,9 +8,9 @@
 
 #include "core/error.h"
 #include "eval/split_cases.h"
-#include "train/stage.h"
+#include "stages/stages.h"
 
-namespace grec::train {
+namespace grec::stages {
 
 ItemIndex load_item_index(const Config& config, const RunDir& run) {
   ItemIndex index;
@@ -84,4 +84,4 @@ PromptCases seqrec_cases(const ItemIndex& index, const tok::TextTokenizer& token
   return cases;
 }
 
-}  // namespace grec::train
+}  // namespace grec::stages

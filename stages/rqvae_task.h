@@ -22,7 +22,7 @@ namespace grec::dist {
 class Communicator;
 }
 
-namespace grec::train {
+namespace grec::stages {
 
 struct RQVAETaskOptions {
   bool kmeans_init = true;
@@ -31,20 +31,22 @@ struct RQVAETaskOptions {
   int64_t dead_code_threshold = 1;  // a code used by fewer items than this (over all items) is dead
   int64_t dead_code_every = 10;     // epochs between re-seeding passes
   int64_t dead_code_last_epoch = -1;  // no re-seeding from this epoch on (-1: never stop)
-  int64_t global_batch_size = 1024;   // as in TrainOptions (for the first batch and epoch starts)
+  int64_t global_batch_size = 1024;   // as in train::TrainOptions (for the first batch and epoch starts)
   uint64_t seed = 0;
   int64_t eval_batch = 4096;
 };
 
-class RQVAETask : public TrainTask {
+class RQVAETask : public train::TrainTask {
  public:
-  // embeddings: [items, d] float32, finite (checked by the caller; see check_embeddings).
+  // embeddings: [items, d], finite (checked by the caller; see check_embeddings). The task trains
+  // in float32, or in float64 when the embeddings are float64 (the multi-rank equivalence test:
+  // rounding noise far below Adam's eps, see tests/mpi/rqvae_equivalence.cc).
   RQVAETask(torch::Tensor embeddings, model::RQVAEOptions model_options, RQVAETaskOptions options,
             dist::Communicator& comm);
 
   torch::nn::Module& module() override { return *model_; }
   int64_t num_samples() const override { return embeddings_.size(0); }
-  torch::Tensor loss_sum(const Batch& batch) override;
+  torch::Tensor loss_sum(const train::Batch& batch) override;
   // Over all items on every rank (identical): loss, recon_loss, quant_loss (means per item),
   // utilisation_l<i>, perplexity_l<i>, collision_rate, selection.
   nlohmann::json evaluate(const std::string& split) override;
@@ -81,4 +83,4 @@ struct CodeUsage {
 };
 CodeUsage code_usage(const torch::Tensor& codes_column, int64_t K);
 
-}  // namespace grec::train
+}  // namespace grec::stages

@@ -1,5 +1,5 @@
 // RQVAETask: see rqvae_task.h.
-#include "train/rqvae_task.h"
+#include "stages/rqvae_task.h"
 
 #include <chrono>
 #include <cmath>
@@ -11,7 +11,7 @@
 #include "dist/sampler.h"
 #include "tokenizer/collisions.h"
 
-namespace grec::train {
+namespace grec::stages {
 
 void check_embeddings(const torch::Tensor& x, int64_t expected_items, const std::string& what) {
   if (x.dim() != 2 || x.size(1) < 1) {
@@ -43,13 +43,16 @@ CodeUsage code_usage(const torch::Tensor& column, int64_t K) {
 
 RQVAETask::RQVAETask(torch::Tensor embeddings, model::RQVAEOptions model_options,
                      RQVAETaskOptions options, dist::Communicator& comm)
-    : embeddings_(embeddings.to(torch::kFloat).contiguous()),
+    : embeddings_(embeddings.to(embeddings.scalar_type() == torch::kDouble ? torch::kDouble
+                                                                          : torch::kFloat)
+                      .contiguous()),
       options_(options),
       comm_(comm) {
   const int64_t n = embeddings_.size(0);
   GREC_CHECK(n >= 1, "RQ-VAE: no items");
   torch::manual_seed(options_.seed);  // same initial weights everywhere (rank 0's are broadcast)
   model_ = model::RQVAE(model_options);
+  model_->to(embeddings_.scalar_type());  // float64 only where a test asks for it
   const dist::DistributedSampler sampler(n, options_.global_batch_size, 0, 1, options_.seed);
   steps_per_epoch_ = sampler.steps_per_epoch();
   if (options_.kmeans_init) {
@@ -67,8 +70,8 @@ RQVAETask::RQVAETask(torch::Tensor embeddings, model::RQVAEOptions model_options
 }
 
 std::string RQVAETask::dataset_fingerprint() const {
-  return hex64(fnv1a64(embeddings_.data_ptr<float>(),
-                       static_cast<size_t>(embeddings_.numel()) * sizeof(float)));
+  return hex64(fnv1a64(embeddings_.data_ptr(),
+                       static_cast<size_t>(embeddings_.numel()) * embeddings_.element_size()));
 }
 
 int64_t RQVAETask::reseed_dead_codes() {
@@ -101,7 +104,7 @@ int64_t RQVAETask::reseed_dead_codes() {
   return total;
 }
 
-torch::Tensor RQVAETask::loss_sum(const Batch& batch) {
+torch::Tensor RQVAETask::loss_sum(const train::Batch& batch) {
   const int64_t epoch_start_step = batch.epoch * steps_per_epoch_ + 1;
   // Once per step: with micro-batches loss_sum runs several times for the same step.
   if (options_.dead_code_reseed && batch.epoch > 0 && batch.step == epoch_start_step &&
@@ -172,4 +175,4 @@ nlohmann::json RQVAETask::evaluate(const std::string& split) {
   return j;
 }
 
-}  // namespace grec::train
+}  // namespace grec::stages

@@ -24,11 +24,11 @@
 #include "eval/split_cases.h"
 #include "model/causal_lm.h"
 #include "tokenizer/vocab_extension.h"
-#include "train/align_setup.h"
-#include "train/sasrec_case_ranks.h"
-#include "train/stage_list.h"
+#include "stages/align_setup.h"
+#include "stages/sasrec_case_ranks.h"
+#include "stages/stage_list.h"
 
-namespace grec::train {
+namespace grec::stages {
 namespace {
 
 void declare_evaluate(ConfigSchema& s) {
@@ -156,4 +156,4 @@ Stage make_evaluate_stage() {
   return s;
 }
 
-}  // namespace grec::train
+}  // namespace grec::stages

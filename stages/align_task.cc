@@ -1,12 +1,12 @@
 // AlignTask; see align_task.h.
-#include "train/align_task.h"
+#include "stages/align_task.h"
 
 #include <algorithm>
 
 #include "core/error.h"
 #include "core/hash.h"
 
-namespace grec::train {
+namespace grec::stages {
 
 AlignTask::AlignTask(model::CausalLM lm, std::vector<data::TokenizedSample> samples,
                      AlignEvalSet valid, const tok::PrefixTrie& trie,
@@ -31,7 +31,7 @@ AlignTask::AlignTask(model::CausalLM lm, std::vector<data::TokenizedSample> samp
   selection_ = "HR@" + std::to_string(k);
 }
 
-torch::Tensor AlignTask::loss_sum(const Batch& batch) {
+torch::Tensor AlignTask::loss_sum(const train::Batch& batch) {
   torch::Tensor total = torch::zeros({});
   if (batch.indices.empty()) {
     for (const auto& p : lm_->parameters()) {
@@ -107,4 +107,4 @@ std::string AlignTask::dataset_fingerprint() const {
   return hex64(h);
 }
 
-}  // namespace grec::train
+}  // namespace grec::stages

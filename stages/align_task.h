@@ -17,14 +17,14 @@
 #include "tokenizer/prefix_trie.h"
 #include "train/trainer.h"
 
-namespace grec::train {
+namespace grec::stages {
 
 struct AlignEvalSet {
   std::vector<std::vector<int64_t>> prompts;  // token ids
   std::vector<int64_t> targets;               // item ids
 };
 
-class AlignTask : public TrainTask {
+class AlignTask : public train::TrainTask {
  public:
   AlignTask(model::CausalLM lm, std::vector<data::TokenizedSample> samples, AlignEvalSet valid,
             const tok::PrefixTrie& trie, std::vector<std::vector<int64_t>> token_ids,
@@ -33,7 +33,7 @@ class AlignTask : public TrainTask {
 
   torch::nn::Module& module() override { return *lm_; }
   int64_t num_samples() const override { return static_cast<int64_t>(samples_.size()); }
-  torch::Tensor loss_sum(const Batch& batch) override;
+  torch::Tensor loss_sum(const train::Batch& batch) override;
   nlohmann::json evaluate(const std::string& split) override;
   std::string selection_metric() const override { return selection_; }
   std::string dataset_fingerprint() const override;
@@ -57,4 +57,4 @@ class AlignTask : public TrainTask {
   int64_t real_ = 0, slots_ = 0;
 };
 
-}  // namespace grec::train
+}  // namespace grec::stages

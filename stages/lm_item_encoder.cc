@@ -1,5 +1,5 @@
 // lm_embed_texts; see lm_item_encoder.h.
-#include "train/lm_item_encoder.h"
+#include "stages/lm_item_encoder.h"
 
 #include <algorithm>
 #include <cstring>
@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "dist/communicator.h"
 
-namespace grec::train {
+namespace grec::stages {
 namespace {
 
 std::vector<int64_t> text_ids(const tok::TextTokenizer& tokenizer, const std::string& text,
@@ -77,4 +77,4 @@ std::vector<float> lm_embed_texts(model::CausalLM& lm, const tok::TextTokenizer&
   return all;
 }
 
-}  // namespace grec::train
+}  // namespace grec::stages

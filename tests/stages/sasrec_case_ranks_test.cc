@@ -1,19 +1,20 @@
-// train/sasrec_case_ranks: SASRec metrics over a subset of users from the stored per-case ranks,
+// stages/sasrec_case_ranks: SASRec metrics over a subset of users from the stored per-case ranks,
 // and the reasons given when they cannot be reported.
-#include "train/sasrec_case_ranks.h"
+#include "stages/sasrec_case_ranks.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-namespace gt = grec::train;
+#include "tests/test_util/temp_dir.h"
+
+namespace gt = grec::stages;
 namespace fs = std::filesystem;
 
 TEST(SasrecCaseRanks, SubsetMetricsAndClearReasons) {
-  const fs::path root = fs::temp_directory_path() / ("grec_case_ranks_" + std::to_string(::getpid()));
-  fs::remove_all(root);
-  const grec::RunDir run(root.string());
+  const grec::test::TempDir tmp("case_ranks");
+  const grec::RunDir run(tmp.str());
   std::string why;
   const nlohmann::json absent = gt::read_sasrec_case_ranks(run, &why);
   EXPECT_TRUE(absent.is_null());
@@ -39,5 +40,4 @@ TEST(SasrecCaseRanks, SubsetMetricsAndClearReasons) {
   EXPECT_NE(why.find("user 7"), std::string::npos) << why;
   EXPECT_TRUE(gt::sasrec_metrics_for_users(ranks, "valid", {5}, {10}, &why).is_null());
   EXPECT_NE(why.find("no split 'valid'"), std::string::npos) << why;
-  fs::remove_all(root);
 }

@@ -12,7 +12,7 @@
 
 #include "core/run_dir.h"
 
-namespace grec::train {
+namespace grec::stages {
 
 std::string sasrec_case_ranks_path(const RunDir& run);
 
@@ -27,4 +27,4 @@ nlohmann::json sasrec_metrics_for_users(const nlohmann::json& case_ranks, const 
                                         const std::vector<int64_t>& users,
                                         const std::vector<int64_t>& ks, std::string* why);
 
-}  // namespace grec::train
+}  // namespace grec::stages

@@ -1,9 +1,9 @@
-// Factories of the stages, one per stage_<name>.cc file; all_stages() lists them in order.
+// Factories of the stages, one per stages/<name>.cc file; all_stages() lists them in order.
 #pragma once
 
-#include "train/stage.h"
+#include "stages/stages.h"
 
-namespace grec::train {
+namespace grec::stages {
 
 Stage make_ingest_stage();
 Stage make_embed_stage();
@@ -12,4 +12,4 @@ Stage make_sasrec_stage();
 Stage make_align_stage();
 Stage make_evaluate_stage();
 
-}  // namespace grec::train
+}  // namespace grec::stages

@@ -21,16 +21,16 @@
 #include "model/causal_lm.h"
 #include "model/lora.h"
 #include "tokenizer/vocab_extension.h"
-#include "train/align_setup.h"
-#include "train/align_task.h"
-#include "train/stage_list.h"
+#include "stages/align_setup.h"
+#include "stages/align_task.h"
+#include "stages/stage_list.h"
 #include "train/train_options.h"
 
-namespace grec::train {
+namespace grec::stages {
 namespace {
 
-TrainOptions align_train_defaults() {
-  TrainOptions d;
+train::TrainOptions align_train_defaults() {
+  train::TrainOptions d;
   d.optimizer = "adamw";
   d.lr = 1e-3;  // from scratch; LC-Rec fine-tunes pretrained LLMs at 5e-5
   d.weight_decay = 0.01;
@@ -83,7 +83,7 @@ void declare_align(ConfigSchema& s) {
   s.add_int("align.valid.users", 200, "users in the validation sample (0 = all)");
   s.add_int("align.valid.num_beams", 20, "beams of the validation constrained beam search");
   s.add_int("align.eval_batch_size", 32, "prompts decoded together in validation");
-  TrainOptions::declare(s, "align.train", align_train_defaults());
+  train::TrainOptions::declare(s, "align.train", align_train_defaults());
 }
 
 // Item text and the instruction text without semantic-ID tokens: what the from-scratch
@@ -113,7 +113,7 @@ model::CausalLMConfig scratch_config(const Config& config, const tok::TextTokeni
   c.num_attention_heads = config.get_int("align.model.heads");
   c.num_key_value_heads = config.get_int("align.model.kv_heads");
   c.intermediate_size = config.get_int("align.model.intermediate");
-  c.dropout = config.get_float("align.model.dropout");
+  c.attention_dropout = c.residual_dropout = config.get_float("align.model.dropout");
   c.max_position_embeddings = std::max<int64_t>(512, max_len);
   c.bos_token_id = tokenizer.bos_id();
   c.eos_token_id = tokenizer.eos_id();
@@ -128,7 +128,7 @@ model::CausalLMConfig scratch_config(const Config& config, const tok::TextTokeni
 nlohmann::json run_align(StageContext& ctx) {
   const auto t0 = std::chrono::steady_clock::now();
   const Config& config = ctx.config;
-  const TrainOptions options = TrainOptions::from_config(config, "align.train");
+  const train::TrainOptions options = train::TrainOptions::from_config(config, "align.train");
   const uint64_t seed = static_cast<uint64_t>(options.seed);
   const int64_t max_len = config.get_int("align.max_len");
   ItemIndex index = load_item_index(config, ctx.run);
@@ -159,7 +159,7 @@ nlohmann::json run_align(StageContext& ctx) {
   const tok::SemanticVocab vocab = tok::add_semantic_tokens(
       *tokenizer, index.ids.level_sizes, lm ? lm->config().vocab_size : 0);
   if (lm) {
-    if (vocab.model_vocab > lm->config().vocab_size) lm->resize_token_embeddings(vocab.model_vocab, seed);
+    lm->add_token_rows(vocab.first_new_id, vocab.tokenizer_vocab, vocab.model_vocab, seed);
   } else {
     torch::manual_seed(seed);  // the same initial weights on every rank
     lm = model::CausalLM(scratch_config(config, *tokenizer, vocab.model_vocab, max_len));
@@ -196,8 +196,8 @@ nlohmann::json run_align(StageContext& ctx) {
   gen.pad_id = std::max<int64_t>(0, tokenizer->pad_id());
   AlignTask task(lm, std::move(samples), {valid.prompts, valid.targets}, index.trie,
                  vocab.token_ids, gen, config.get_int("align.chunk_tokens"), gen.pad_id, ctx.comm);
-  Trainer trainer(options, "align", ctx.run, ctx.comm, ctx.metrics, config.hash({"align"}));
-  const TrainResult fit = trainer.fit(task);
+  train::Trainer trainer(options, "align", ctx.run, ctx.comm, ctx.metrics, config.hash({"align"}));
+  const train::TrainResult fit = trainer.fit(task);
   const nlohmann::json best_valid = fit.best_valid.is_null() ? task.evaluate("valid") : fit.best_valid;
 
   // Padding waste and tokens over all ranks.
@@ -262,4 +262,4 @@ Stage make_align_stage() {
   return s;
 }
 
-}  // namespace grec::train
+}  // namespace grec::stages

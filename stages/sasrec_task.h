@@ -1,0 +1,68 @@
+// SASRec's training task (ALGORITHMS.md §5) for the Trainer, as stage `sasrec` runs it: one sample
+// = one training user; inputs are the last max_len items of the training prefix but the final one,
+// and every position predicts its next item. Validation ranks the valid item after the training
+// prefix; test ranks the test item after training + valid (full ranking). bench_sasrec times this
+// same task under the same Trainer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "core/config.h"
+#include "data_pipeline/dataset.h"
+#include "data_pipeline/sequence_batches.h"
+#include "dist/communicator.h"
+#include "eval/ranking.h"
+#include "model/sasrec.h"
+#include "model/sasrec_loss.h"
+#include "train/trainer.h"
+
+namespace grec::stages {
+
+// The sasrec.* keys (model, loss, evaluation, and sasrec.train with SASRec's training defaults).
+void declare_sasrec(ConfigSchema& schema);
+
+class SASRecTask : public train::TrainTask {
+ public:
+  // Reads the sasrec.* keys of `config`; `seed` gives the initial weights (the same on every rank).
+  SASRecTask(const data::Dataset& dataset, const Config& config, dist::Communicator& comm,
+             uint64_t seed);
+
+  torch::nn::Module& module() override { return *model_; }
+  int64_t num_samples() const override { return static_cast<int64_t>(users_.size()); }
+  std::string selection_metric() const override { return selection_; }
+  // Rows of items that never occur in a training input get no gradient through the lookup, but
+  // the table is one parameter and full-softmax / tied scoring always reaches it.
+  std::vector<std::string> may_be_unused() const override { return {}; }
+  std::string dataset_fingerprint() const override;
+  torch::Tensor loss_sum(const train::Batch& batch) override;
+  nlohmann::json evaluate(const std::string& split) override { return evaluate_from(ranks(split)); }
+
+  // Collective: the full-ranking rank of every case of `split`, in cases(split) order.
+  std::vector<int64_t> ranks(const std::string& split);
+  const std::vector<eval::RankingCase>& cases(const std::string& split) const;
+  bool mask_history() const { return ranking_.mask_history; }
+  nlohmann::json evaluate_from(const std::vector<int64_t>& ranks) const {
+    return eval::metrics_from_ranks(ranks, ranking_);
+  }
+  // Collective: the popularity baseline on the same cases.
+  nlohmann::json evaluate_popularity(const std::string& split);
+  model::SASRec& model() { return model_; }
+
+ private:
+  const data::Dataset& data_;
+  dist::Communicator& comm_;
+  uint64_t seed_;
+  model::SASRecLoss loss_;
+  data::SequenceBatchOptions batch_options_;
+  eval::RankingOptions ranking_;
+  std::string selection_;
+  model::SASRec model_;
+  std::vector<int64_t> users_;
+  std::vector<eval::RankingCase> valid_, test_;
+};
+
+}  // namespace grec::stages
