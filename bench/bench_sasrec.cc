@@ -27,6 +27,7 @@
 #include <torch/torch.h>
 
 #include "core/config.h"
+#include "core/log.h"
 #include "core/metrics.h"
 #include "core/run_dir.h"
 #include "data_pipeline/dataset.h"
@@ -363,6 +364,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-reference", no_reference);
   CLI11_PARSE(app, argc, argv);
 
+  grec::log::init(grec::log::LogOptions{});  // the Trainer's log lines go to stderr: stdout is JSON
   torch::set_num_threads(threads);
   std::vector<std::string> overrides;
   if (config_file.empty() || data_opt->count() > 0) {
