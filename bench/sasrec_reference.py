@@ -144,7 +144,7 @@ def train_step(model, opt, prefixes, users, a):
 
 @torch.no_grad()
 def rank_cases(model, cases, a):
-    """1 + the number of items scoring strictly higher than the target (ties count for it)."""
+    """1 + the number of other items scoring at least as high as the target (ties count against it)."""
     model.eval()
     ranks = []
     for i in range(0, len(cases), a.eval_batch):
@@ -153,7 +153,7 @@ def rank_cases(model, cases, a):
         seq = left_padded(hist, max(len(h) for h in hist))
         scores = model(seq)[:, -1] @ model.item_emb.weight[1:].t()
         target = torch.tensor([c[0] for c in chunk]).unsqueeze(1)
-        ranks += (1 + (scores > scores.gather(1, target)).sum(1)).tolist()
+        ranks += ((scores >= scores.gather(1, target)).sum(1)).tolist()  # the target ties with itself
     model.train()
     return ranks
 

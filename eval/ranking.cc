@@ -16,6 +16,15 @@ std::vector<int64_t> target_ranks(const torch::Tensor& scores,
              "scores must be [{} cases, items]", cases.size());
   const int64_t num_items = scores.size(1);
   torch::Tensor s = scores.detach().to(torch::kFloat).contiguous();
+  // NaN compares false with everything and +-inf ties with itself: a broken model would rank its
+  // targets anywhere but where it deserves. Such a score is a bug, reported with its case.
+  const torch::Tensor finite = torch::isfinite(s).all(1);
+  if (!finite.all().item<bool>()) {
+    const int64_t b = torch::logical_not(finite).nonzero()[0][0].item<int64_t>();
+    throw Error(fmt::format("the model scored an item NaN or +-inf for evaluation case {} (user {}, "
+                            "target item {}): refusing to rank it", b, cases[b]->user,
+                            cases[b]->target));
+  }
   if (mask_history) s = s.clone();
   std::vector<int64_t> targets(cases.size());
   for (size_t b = 0; b < cases.size(); ++b) {
@@ -31,7 +40,9 @@ std::vector<int64_t> target_ranks(const torch::Tensor& scores,
   }
   torch::Tensor t = torch::tensor(targets, torch::kLong);
   torch::Tensor target_score = s.gather(1, t.unsqueeze(1));          // [B, 1]
-  torch::Tensor higher = (s > target_score).sum(1);                   // ties do not count
+  // Every other item scoring at least as high as the target ranks above it: ties count against
+  // the target (minus 1: the target ties with itself).
+  torch::Tensor higher = (s >= target_score).sum(1) - 1;
   std::vector<int64_t> ranks(cases.size());
   auto acc = higher.accessor<int64_t, 1>();
   for (size_t b = 0; b < cases.size(); ++b) ranks[b] = 1 + acc[b];

@@ -1,7 +1,8 @@
 // Full-ranking evaluation (no sampled negatives): every item is scored for every user and the
-// target's rank is 1 + the number of items scoring STRICTLY higher. Ties therefore count in the
-// target's favour (an all-equal score vector ranks the target first); with continuous scores of a
-// trained model ties are vanishingly rare, and this choice is documented in docs/results.md.
+// target's rank is 1 + the number of OTHER items scoring at least as high as it. Ties count against
+// the target (the pessimistic rank): an all-equal score vector ranks the target last, and a model
+// of integer scores (popularity counts) gets no credit from its ties. A non-finite score is an
+// error (grec::Error naming the case), never a rank.
 //
 // With mask_history, the items of the user's own history are excluded (their scores set to -inf)
 // before ranking — except the target itself, which is never masked (a repeat purchase stays

@@ -1,6 +1,7 @@
 // RQ-VAE forward, losses, quantisation, k-means and EMA codebook updates; see rqvae.h.
 #include "model/rqvae.h"
 
+#include "core/splitmix64.h"
 #include "model/kmeans.h"
 
 #include <optional>
@@ -191,7 +192,7 @@ void RQVAEImpl::init_codebooks_kmeans(const torch::Tensor& x, int64_t iters, uin
     KMeansOptions ko;
     ko.k = options_.codebook_size();
     ko.iters = iters;
-    ko.seed = seed + static_cast<uint64_t>(l) * 0x9E3779B97F4A7C15ULL;
+    ko.seed = seed + static_cast<uint64_t>(l) * kSplitmix64Gamma;
     const KMeansResult km = kmeans(r, ko);
     codebooks_.variable_data()[l].copy_(km.centroids);
     if (options_.ema()) {

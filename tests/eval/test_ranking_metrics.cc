@@ -1,10 +1,13 @@
-// HR/NDCG/MRR against hand-computed cases, tie handling, K beyond the item count, history masking,
+// HR/NDCG/MRR against hand-computed cases, ties (against the target), non-finite scores, K beyond the item count, history masking,
 // and the sharded (simulated 2-rank) evaluation against a single run.
 #include <cmath>
+#include <limits>
+#include <string>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/error.h"
 #include "eval/metrics.h"
 #include "eval/ranking.h"
 
@@ -47,15 +50,39 @@ std::vector<const RankingCase*> ptrs(const std::vector<RankingCase>& cases) {
   return p;
 }
 
-TEST(Ranking, TiesCountForTheTarget) {
+TEST(Ranking, TiesCountAgainstTheTarget) {
   // Items 0 and 1 tie at 0.5; item 3 scores higher.
   torch::Tensor s = torch::tensor({0.5f, 0.5f, 0.2f, 0.9f}).view({1, 4});
   std::vector<RankingCase> c = {{{}, 1}};
-  EXPECT_EQ(target_ranks(s, ptrs(c), false), std::vector<int64_t>({2}));  // only 0.9 is higher
+  EXPECT_EQ(target_ranks(s, ptrs(c), false), std::vector<int64_t>({3}));  // 0.9 and the tie above
+  c[0].target = 0;
+  EXPECT_EQ(target_ranks(s, ptrs(c), false), std::vector<int64_t>({3}));  // symmetric
   c[0].target = 2;
   EXPECT_EQ(target_ranks(s, ptrs(c), false), std::vector<int64_t>({4}));
-  // All equal: the target ranks first.
-  EXPECT_EQ(target_ranks(torch::zeros({1, 4}), ptrs(c), false), std::vector<int64_t>({1}));
+  c[0].target = 3;
+  EXPECT_EQ(target_ranks(s, ptrs(c), false), std::vector<int64_t>({1}));
+  // All equal: the target ranks last, so a constant scorer earns nothing.
+  EXPECT_EQ(target_ranks(torch::zeros({1, 4}), ptrs(c), false), std::vector<int64_t>({4}));
+}
+
+TEST(Ranking, NonFiniteScoresAreAnError) {
+  std::vector<RankingCase> c = {{{}, 1}, {{}, 2}};
+  c[1].user = 7;
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()}) {
+    torch::Tensor s = torch::tensor({0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f}).view({2, 3});
+    s[1][0] = bad;  // not even the target's score
+    try {
+      target_ranks(s, ptrs(c), false);
+      ADD_FAILURE() << "no error for " << bad;
+    } catch (const grec::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("case 1 (user 7"), std::string::npos) << e.what();
+    }
+  }
+  // History masking's own -inf is not an input score: it never trips the check.
+  torch::Tensor ok = torch::tensor({0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f}).view({2, 3});
+  std::vector<RankingCase> m = {{{0, 2}, 1}};
+  EXPECT_EQ(target_ranks(ok.narrow(0, 0, 1), ptrs(m), true), std::vector<int64_t>({1}));
 }
 
 TEST(Ranking, KLargerThanItemCount) {
