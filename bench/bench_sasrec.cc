@@ -167,6 +167,9 @@ std::string reference_unsupported(const Config& c, const grec::train::TrainOptio
   if (c.get_string("sasrec.init") != "xavier") return "the reference implements sasrec.init xavier only";
   if (o.optimizer != "adam" && o.optimizer != "adamw") return "the reference has adam and adamw only";
   if (o.schedule != "constant" || o.warmup_steps != 0) return "the reference has a constant lr only";
+  if (o.group_by_length) {
+    return "the reference replays the sampler's plain order; set sasrec.train.group_by_length=false";
+  }
   return "";
 }
 
