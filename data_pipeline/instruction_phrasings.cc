@@ -77,7 +77,28 @@ std::map<std::string, std::vector<std::string>> make_phrasings() {
   return p;
 }
 
+// One short phrasing per kind: the fewest instruction tokens per sample (a small model trained
+// from scratch gains nothing from varied wording, and every token saved is throughput).
+std::map<std::string, std::vector<std::string>> make_compact_phrasings() {
+  std::map<std::string, std::vector<std::string>> p;
+  p["seqrec"] = {"History: {history}. Next item:"};
+  p["item2index"] = {"Item text: \"{text}\". Item ID:"};
+  p["index2item"] = {"Item {item}. Text:"};
+  p["fusionseqrec_id2text"] = {"History: {history}. Next item's text:"};
+  p["fusionseqrec_text2id"] = {"History (texts): {history}. Next item ID:"};
+  p["itemsearch"] = {"History: {history}. Query: \"{query}\". Item ID:"};
+  p["preferenceobtain"] = {"History: {history}. Preferences:"};
+  return p;
+}
+
 }  // namespace
+
+const std::vector<std::string>& compact_phrasings(const std::string& kind) {
+  static const std::map<std::string, std::vector<std::string>> phrasings = make_compact_phrasings();
+  auto it = phrasings.find(kind);
+  if (it == phrasings.end()) user_error("no compact instruction phrasing for task kind '{}'", kind);
+  return it->second;
+}
 
 const std::vector<std::string>& instruction_phrasings(const std::string& kind) {
   // Immutable after first use (thread-safe static initialisation), so not mutable global state.

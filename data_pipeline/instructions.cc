@@ -183,7 +183,9 @@ bool build_task(const Ctx& c, const std::string& task, std::vector<Draft>& out,
 
 Instruction realise(const Draft& dr, const std::string& task, const InstructionOptions& o,
                     size_t phrasing) {
-  const auto& ph = instruction_phrasings(dr.kind);
+  const auto& ph = o.prompt_style == "compact" ? compact_phrasings(dr.kind)
+                                                : instruction_phrasings(dr.kind);
+  if (o.prompt_style != "varied") phrasing = 0;
   Instruction in;
   in.task = task;
   in.prompt = fill_placeholders(
@@ -232,6 +234,9 @@ void check_common(const Dataset& d, const std::vector<std::string>& item_tokens,
     user_error("instruction prompt_template must contain '{{instruction}}'");
   }
   if (o.max_history < 1) user_error("instruction max_history must be >= 1 (got {})", o.max_history);
+  if (o.prompt_style != "varied" && o.prompt_style != "fixed" && o.prompt_style != "compact") {
+    user_error("instruction prompt_style must be varied, fixed or compact (got '{}')", o.prompt_style);
+  }
 }
 
 }  // namespace

@@ -28,6 +28,9 @@ struct InstructionOptions {
       "Below is an instruction that describes a task. Write a response that appropriately "
       "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n";
   std::string text_field = "title";  // item text of index2item / item2index / fusionseqrec
+  // Phrasings: "varied" (a seeded choice among several per task; evaluation uses the first),
+  // "fixed" (always the first), "compact" (one short phrasing per task, compact_phrasings()).
+  std::string prompt_style = "varied";
   // item2index/index2item over every item; default: only items in some user's training part.
   bool item_tasks_all_items = false;
   // itemsearch: the first of these interaction text fields present in the dataset is the query
@@ -54,6 +57,8 @@ const std::vector<std::string>& instruction_task_names();
 // "fusionseqrec_id2text" and "fusionseqrec_text2id". Placeholders: {history}, {item}, {text},
 // {query}. Phrasing 0 is the one used for evaluation. Defined in instruction_phrasings.cc.
 const std::vector<std::string>& instruction_phrasings(const std::string& kind);
+// The single short phrasing of each kind used with prompt style "compact".
+const std::vector<std::string>& compact_phrasings(const std::string& kind);
 
 // Builds the training mixture, tasks in o.tasks order. A task whose inputs are absent (no query
 // text, no preference text, no o.text_field) is skipped and a one-sentence reason appended to

@@ -30,6 +30,20 @@ MetricSums ranked_list_sums(const std::vector<std::vector<int64_t>>& ranked,
   return sums;
 }
 
+HeldOutSums ranked_list_held_out_sums(const std::vector<std::vector<int64_t>>& ranked,
+                                      const std::vector<std::vector<int64_t>>& held_out,
+                                      const std::vector<int64_t>& ks) {
+  GREC_CHECK(ranked.size() == held_out.size(), "{} ranked lists for {} held-out sets",
+             ranked.size(), held_out.size());
+  HeldOutSums sums(ks);
+  for (size_t i = 0; i < ranked.size(); ++i) {
+    std::vector<int64_t> ranks;
+    for (int64_t item : held_out[i]) ranks.push_back(rank_in_list(ranked[i], item));
+    sums.add(ranks);
+  }
+  return sums;
+}
+
 std::vector<std::vector<int64_t>> generate_rankings(
     model::CausalLM& lm, const std::vector<std::vector<int64_t>>& prompts,
     const tok::PrefixTrie& trie, const std::vector<std::vector<int64_t>>& token_ids,
@@ -73,9 +87,12 @@ nlohmann::json generative_ranking(model::CausalLM& lm,
                                   const std::vector<std::vector<int64_t>>& prompts,
                                   const std::vector<int64_t>& targets, const tok::PrefixTrie& trie,
                                   const std::vector<std::vector<int64_t>>& token_ids,
-                                  const GenerativeOptions& options, dist::Communicator* comm) {
+                                  const GenerativeOptions& options, dist::Communicator* comm,
+                                  const std::vector<std::vector<int64_t>>* held_out) {
   GREC_CHECK(prompts.size() == targets.size(), "{} prompts for {} targets", prompts.size(),
              targets.size());
+  GREC_CHECK(!held_out || held_out->size() == targets.size(), "{} held-out sets for {} targets",
+             held_out ? held_out->size() : 0, targets.size());
   const int64_t rank = comm ? comm->rank() : 0, world = comm ? comm->world() : 1;
   const int64_t n = static_cast<int64_t>(prompts.size());
   const int64_t begin = n * rank / world, end = n * (rank + 1) / world;
@@ -87,6 +104,18 @@ nlohmann::json generative_ranking(model::CausalLM& lm,
   lm->train(was_training);
   const MetricSums total = allreduce_sums(ranked_list_sums(ranked, my_targets, options.ks), comm);
   nlohmann::json j = total.result();
+  bool several = false;
+  if (held_out) {
+    for (const auto& h : *held_out) several = several || h.size() > 1;
+  }
+  if (several) {
+    std::vector<std::vector<int64_t>> mine_held(held_out->begin() + begin, held_out->begin() + end);
+    for (size_t i = 0; i < mine_held.size(); ++i) {
+      if (mine_held[i].empty()) mine_held[i] = {my_targets[i]};
+    }
+    j["held_out"] =
+        allreduce_held_out(ranked_list_held_out_sums(ranked, mine_held, options.ks), comm).result();
+  }
   j["num_beams"] = options.num_beams;
   return j;
 }

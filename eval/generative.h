@@ -27,6 +27,12 @@ int64_t rank_in_list(const std::vector<int64_t>& ranked, int64_t target);
 MetricSums ranked_list_sums(const std::vector<std::vector<int64_t>>& ranked,
                             const std::vector<int64_t>& targets, const std::vector<int64_t>& ks);
 
+// Set metrics of ranked lists against every held-out item of each case (an empty set = none
+// given: the case is skipped by the caller, see generative_ranking).
+HeldOutSums ranked_list_held_out_sums(const std::vector<std::vector<int64_t>>& ranked,
+                                      const std::vector<std::vector<int64_t>>& held_out,
+                                      const std::vector<int64_t>& ks);
+
 struct GenerativeOptions {
   int64_t num_beams = 20;
   int64_t batch_size = 8;  // prompts decoded together (each with num_beams hypotheses)
@@ -41,12 +47,15 @@ std::vector<std::vector<int64_t>> generate_rankings(
     const tok::PrefixTrie& trie, const std::vector<std::vector<int64_t>>& token_ids,
     const GenerativeOptions& options);
 
-// Collective: HR/NDCG means over all cases (identical on every rank) plus "users". The model is
-// put in eval mode for the call and restored.
+// Collective: HR/NDCG means over all cases (identical on every rank) plus "users". With
+// `held_out` (every held-out item per case) and some case holding several, also "held_out": the
+// set metrics (HeldOutSums) of the ranked lists. The model is put in eval mode for the call and
+// restored.
 nlohmann::json generative_ranking(model::CausalLM& lm,
                                   const std::vector<std::vector<int64_t>>& prompts,
                                   const std::vector<int64_t>& targets, const tok::PrefixTrie& trie,
                                   const std::vector<std::vector<int64_t>>& token_ids,
-                                  const GenerativeOptions& options, dist::Communicator* comm);
+                                  const GenerativeOptions& options, dist::Communicator* comm,
+                                  const std::vector<std::vector<int64_t>>* held_out = nullptr);
 
 }  // namespace grec::eval

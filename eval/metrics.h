@@ -37,4 +37,26 @@ class MetricSums {
   std::vector<double> hr_, ndcg_;
 };
 
+// Set metrics of a split that holds several items per user (presplit data: DEALRec, BIGRec),
+// averaged over users: Recall@K = |{h in H : rank(h) <= K}| / |H| and
+// NDCG@K = sum over h in H with rank(h) <= K of 1 / log2(rank(h) + 1), divided by the ideal
+// sum over i = 1..min(K, |H|) of 1 / log2(i + 1). With one held-out item they equal HR@K and
+// NDCG@K above.
+class HeldOutSums {
+ public:
+  explicit HeldOutSums(std::vector<int64_t> ks);
+  // The 1-based rank of every held-out item of one user; 0 = not ranked (beyond every K).
+  void add(const std::vector<int64_t>& ranks);
+  std::vector<double> to_vector() const;  // [users, items, sum Recall@k..., sum NDCG@k...]
+  static HeldOutSums from_vector(std::vector<int64_t> ks, const std::vector<double>& values);
+  const std::vector<int64_t>& ks() const { return ks_; }
+  // {"Recall@10": .., "NDCG@10": .., "users": n, "items_per_user": mean |H|}.
+  nlohmann::json result() const;
+
+ private:
+  std::vector<int64_t> ks_;
+  double users_ = 0, items_ = 0;
+  std::vector<double> recall_, ndcg_;
+};
+
 }  // namespace grec::eval

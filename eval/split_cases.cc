@@ -16,6 +16,7 @@ std::vector<RankingCase> split_cases(const data::Dataset& d, const std::string& 
     c.user = u;
     c.history.assign(d.sequence(u), d.sequence(u) + end);
     c.target = d.sequence(u)[end];
+    c.held_out.assign(d.sequence(u) + end, d.sequence(u) + split_end);
     out.push_back(std::move(c));
   }
   return out;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <numeric>
 #include <random>
 
@@ -41,6 +42,12 @@ data::InstructionOptions instruction_options(const Config& config) {
   o.max_history = config.get_int("align.max_history");
   o.prompt_template = config.get_string("align.prompt_template");
   o.text_field = config.get_string("align.text_field");
+  o.prompt_style = config.get_string("align.prompt_style");
+  if (o.prompt_style == "auto") {
+    // A model from scratch learns nothing from varied wording and pays for every token; a
+    // pretrained LLM reads instructions (LC-Rec's setting).
+    o.prompt_style = config.get_string("align.model.path").empty() ? "compact" : "varied";
+  }
   o.item_tasks_all_items = config.get_bool("align.item_tasks_all_items");
   o.seed = static_cast<uint64_t>(config.get_int("align.train.seed"));
   return o;
@@ -64,7 +71,11 @@ PromptCases seqrec_cases(const ItemIndex& index, const tok::TextTokenizer& token
                          int64_t max_len, int64_t max_users, uint64_t seed) {
   const data::Dataset& d = index.dataset;
   std::vector<int64_t> users;
-  for (const eval::RankingCase& c : eval::split_cases(d, split)) users.push_back(c.user);
+  std::map<int64_t, std::vector<int64_t>> held_out;
+  for (eval::RankingCase& c : eval::split_cases(d, split)) {
+    users.push_back(c.user);
+    held_out[c.user] = std::move(c.held_out);
+  }
   if (max_users > 0 && static_cast<int64_t>(users.size()) > max_users) {
     std::mt19937_64 rng(seed);
     std::shuffle(users.begin(), users.end(), rng);
@@ -80,6 +91,7 @@ PromptCases seqrec_cases(const ItemIndex& index, const tok::TextTokenizer& token
         data::seqrec_eval_instruction(d, index.item_tokens, u, split, options);
     cases.prompts.push_back(encode_prompt(tokenizer, ins.prompt, prompt_max));
     cases.targets.push_back(ins.item);
+    cases.held_out.push_back(held_out.at(u));
   }
   return cases;
 }

@@ -47,6 +47,7 @@ struct PromptCases {
   std::vector<int64_t> users;
   std::vector<std::vector<int64_t>> prompts;
   std::vector<int64_t> targets;
+  std::vector<std::vector<int64_t>> held_out;  // every held-out item of the split, target first
 };
 PromptCases seqrec_cases(const ItemIndex& index, const tok::TextTokenizer& tokenizer,
                          const data::InstructionOptions& options, const std::string& split,

@@ -12,7 +12,7 @@ AlignTask::AlignTask(model::CausalLM lm, std::vector<data::TokenizedSample> samp
                      AlignEvalSet valid, const tok::PrefixTrie& trie,
                      std::vector<std::vector<int64_t>> token_ids,
                      eval::GenerativeOptions generation, int64_t chunk_tokens, int64_t pad_id,
-                     dist::Communicator& comm)
+                     dist::Communicator& comm, bool token_loss)
     : lm_(std::move(lm)),
       samples_(std::move(samples)),
       valid_(std::move(valid)),
@@ -29,6 +29,12 @@ AlignTask::AlignTask(model::CausalLM lm, std::vector<data::TokenizedSample> samp
                         ? 10
                         : generation_.ks.back();
   selection_ = "HR@" + std::to_string(k);
+  if (token_loss) {
+    double response_tokens = 0;
+    for (const auto& s : samples_) response_tokens += double(s.ids.size()) - double(s.prompt_len);
+    GREC_CHECK(response_tokens > 0, "align: no response tokens");
+    token_weight_ = double(samples_.size()) / response_tokens;
+  }
 }
 
 torch::Tensor AlignTask::loss_sum(const train::Batch& batch) {
@@ -60,12 +66,15 @@ torch::Tensor AlignTask::loss_sum(const train::Batch& batch) {
       const int64_t len = static_cast<int64_t>(s.ids.size());
       std::copy(s.ids.begin(), s.ids.end(), ids.begin() + r * width);
       // Position t predicts token t + 1: the response tokens [prompt_len, len) are predicted at
-      // [prompt_len - 1, len - 1), each weighted 1 / (response length) -> a per-sample mean.
+      // [prompt_len - 1, len - 1), each weighted 1 / (response length) -> a per-sample mean,
+      // or by the constant per-token weight.
       const int64_t n_resp = len - s.prompt_len;
       GREC_CHECK(s.prompt_len >= 1 && n_resp >= 1, "align sample without prompt or response");
+      const float wt = token_weight_ > 0 ? static_cast<float>(token_weight_)
+                                         : 1.0f / static_cast<float>(n_resp);
       for (int64_t t = s.prompt_len - 1; t < len - 1; ++t) {
         labels[r * width + t] = s.ids[t + 1];
-        weight[r * width + t] = 1.0f / static_cast<float>(n_resp);
+        weight[r * width + t] = wt;
       }
       real_ += len;
     }

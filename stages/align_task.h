@@ -1,6 +1,9 @@
 // AlignTask: LC-Rec alignment fine-tuning of a causal LM on tokenized instruction samples
 // (ALGORITHMS.md §2) as a TrainTask. Per-sample loss = mean cross-entropy over the response tokens
-// (prompt tokens are masked); the trainer sums samples and divides by the global batch.
+// (prompt tokens are masked), or with `token_loss` the LC-Rec / HF per-token form: every response
+// token weighs 1 / (mean response length of the training set), so a batch's loss is the mean over
+// its response tokens in expectation while the trainer's contract (sum of samples / global batch)
+// stays exact across ranks. The trainer sums samples and divides by the global batch.
 //
 // Length bucketing: the trainer picks each rank's samples; inside loss_sum they are sorted by
 // length and cut into chunks of at most `chunk_tokens` padded tokens, each its own forward, so a
@@ -29,7 +32,7 @@ class AlignTask : public train::TrainTask {
   AlignTask(model::CausalLM lm, std::vector<data::TokenizedSample> samples, AlignEvalSet valid,
             const tok::PrefixTrie& trie, std::vector<std::vector<int64_t>> token_ids,
             eval::GenerativeOptions generation, int64_t chunk_tokens, int64_t pad_id,
-            dist::Communicator& comm);
+            dist::Communicator& comm, bool token_loss = false);
 
   torch::nn::Module& module() override { return *lm_; }
   int64_t num_samples() const override { return static_cast<int64_t>(samples_.size()); }
@@ -55,6 +58,7 @@ class AlignTask : public train::TrainTask {
   dist::Communicator& comm_;
   std::string selection_;
   int64_t real_ = 0, slots_ = 0;
+  double token_weight_ = 0;  // > 0: per-token loss with this weight per response token
 };
 
 }  // namespace grec::stages

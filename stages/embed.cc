@@ -1,9 +1,13 @@
-// Stage `embed`: one float32 vector per item from its text (ALGORITHMS.md §1 input), written to
+// Stage `embed`: one float32 vector per item (ALGORITHMS.md §1 input), written to
 // <run>/artifacts/embed/embeddings.h5 (/embeddings [items, d], attributes encoder and settings).
-// Encoders: `tfidf` (built in, deterministic), `file` (user-supplied HDF5/.npy), `lm` (the causal
-// LM's masked mean hidden state, items sharded over ranks). Rank 0 computes tfidf/file and writes;
-// the pipeline's barriers around stages keep the other ranks waiting.
+// Encoders: `tfidf` (item text, built in, deterministic), `file` (user-supplied HDF5/.npy), `lm`
+// (the causal LM's masked mean hidden state, items sharded over ranks), `sasrec` (collaborative:
+// the sasrec stage's trained item table, which is why sasrec runs before embed), and `concat`
+// (a text encoder's vector and the SASRec vector, each scaled to unit norm, side by side).
+// Rank 0 computes everything but lm and writes; the pipeline's barriers around stages keep the
+// other ranks waiting.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
 #include "core/config.h"
@@ -19,14 +23,21 @@
 #include "model/hf_io.h"
 #include "tokenizer/text_tokenizer.h"
 #include "stages/lm_item_encoder.h"
+#include "stages/sasrec_artifact.h"
 #include "stages/stage_list.h"
 
 namespace grec::stages {
 namespace {
 
 void declare_embed(ConfigSchema& s) {
-  s.add_choice("embed.encoder", "tfidf", {"tfidf", "file", "lm"},
-               "item encoder: tfidf (built in), file (user HDF5/.npy), lm (causal LM hidden states)");
+  s.add_choice("embed.encoder", "tfidf", {"tfidf", "file", "lm", "sasrec", "concat"},
+               "item encoder: tfidf (built in), file (user HDF5/.npy), lm (causal LM hidden "
+               "states), sasrec (the sasrec stage's item table: collaborative vectors), concat "
+               "(embed.concat.text's vector and the sasrec vector, each unit-norm, side by side)");
+  s.add_choice("embed.concat.text", "tfidf", {"tfidf", "file", "lm"},
+               "concat: the text encoder whose vectors are joined with the sasrec item table");
+  s.add_float("embed.concat.sasrec_weight", 1.0,
+              "concat: scale of the unit-norm sasrec part (the text part has scale 1)");
   s.add_int("embed.dim", 128, "embedding dimension d of the tfidf encoder");
   s.add_string_list("embed.fields", data::default_item_text_fields(),
                     "item text fields joined into the text that is embedded (missing ones skipped)");
@@ -45,17 +56,18 @@ void declare_embed(ConfigSchema& s) {
   s.add_int("embed.lm.batch_size", 16, "lm encoder: texts per forward");
 }
 
-nlohmann::json run_embed(StageContext& ctx) {
-  const Config& config = ctx.config;
-  const std::string encoder = config.get_string("embed.encoder");
-  if (!ctx.is_root() && encoder != "lm") return nlohmann::json::object();
-  const auto t0 = std::chrono::steady_clock::now();
-  const std::string path = dataset_path(config);
-  data::Dataset dataset = data::read_dataset(path);
-  const int64_t n = dataset.num_items();
-  std::vector<float> emb;
+struct ItemVectors {
+  std::vector<float> values;  // [items, dim]
   int64_t dim = 0;
-  nlohmann::json settings = {{"encoder", encoder}};
+  nlohmann::json settings = nlohmann::json::object();
+};
+
+// The vectors of a text (or file) encoder. Collective for lm (items sharded over ranks; every rank
+// gets the whole matrix only on rank 0), rank-0 work for the others.
+ItemVectors text_vectors(StageContext& ctx, const data::Dataset& dataset, const std::string& encoder) {
+  const Config& config = ctx.config;
+  const int64_t n = dataset.num_items();
+  ItemVectors out;
   if (encoder == "tfidf") {
     data::TfidfOptions o;
     o.dim = config.get_int("embed.dim");
@@ -64,15 +76,15 @@ nlohmann::json run_embed(StageContext& ctx) {
     const auto fields = config.get_string_list("embed.fields");
     const auto texts = data::build_item_texts(dataset, fields);
     int64_t empty = 0;
-    emb = data::tfidf_embed(texts, o, &empty);
-    dim = o.dim;
+    out.values = data::tfidf_embed(texts, o, &empty);
+    out.dim = o.dim;
     if (empty > 0) {
       GREC_WARN("embed: {} of {} items have no text in fields [{}]; their embeddings are zero",
                 empty, n, config.dump({"embed.fields"}));
     }
-    settings.update({{"dim", o.dim}, {"method", o.method}, {"seed", o.seed},
-                     {"buckets", o.buckets}, {"bigrams", o.bigrams}, {"fields", fields},
-                     {"empty_items", empty}});
+    out.settings = {{"dim", o.dim}, {"method", o.method}, {"seed", o.seed},
+                    {"buckets", o.buckets}, {"bigrams", o.bigrams}, {"fields", fields},
+                    {"empty_items", empty}};
   } else if (encoder == "file") {
     data::EmbeddingFileOptions o;
     o.path = config.get_string("embed.file.path");
@@ -80,11 +92,12 @@ nlohmann::json run_embed(StageContext& ctx) {
     o.keyed_by_raw_id = config.get_bool("embed.file.keyed_by_raw_id");
     o.ids = config.get_string("embed.file.ids");
     int64_t unused = 0;
-    emb = data::read_embedding_file(o, dataset.item_raw_ids, &dim, &unused);
+    out.values = data::read_embedding_file(o, dataset.item_raw_ids, &out.dim, &unused);
     if (unused > 0) GREC_INFO("embed: {} rows of {} match no dataset item (ignored)", unused, o.path);
-    settings.update({{"path", o.path}, {"dataset", o.dataset},
-                     {"keyed_by_raw_id", o.keyed_by_raw_id}, {"ids", o.ids}});
+    out.settings = {{"path", o.path}, {"dataset", o.dataset},
+                    {"keyed_by_raw_id", o.keyed_by_raw_id}, {"ids", o.ids}};
   } else {
+    GREC_CHECK(encoder == "lm", "unknown text encoder '{}'", encoder);
     const std::string dir = config.get_string("embed.lm.path");
     if (dir.empty()) {
       user_error("config key 'embed.lm.path' must name an HF checkpoint folder for encoder lm ({})",
@@ -96,12 +109,90 @@ nlohmann::json run_embed(StageContext& ctx) {
     o.max_len = config.get_int("embed.lm.max_len");
     o.batch_size = config.get_int("embed.lm.batch_size");
     const auto fields = config.get_string_list("embed.fields");
-    emb = lm_embed_texts(lm, *tokenizer, data::build_item_texts(dataset, fields), o, &ctx.comm);
-    dim = lm->config().hidden_size;
-    settings.update({{"path", dir}, {"max_len", o.max_len}, {"fields", fields},
-                     {"architecture", lm->config().architecture}});
-    if (!ctx.is_root()) return nlohmann::json::object();
+    out.values = lm_embed_texts(lm, *tokenizer, data::build_item_texts(dataset, fields), o, &ctx.comm);
+    out.dim = lm->config().hidden_size;
+    out.settings = {{"path", dir}, {"max_len", o.max_len}, {"fields", fields},
+                    {"architecture", lm->config().architecture}};
   }
+  return out;
+}
+
+ItemVectors sasrec_vectors(const RunDir& run, int64_t num_items) {
+  torch::Tensor table = read_sasrec_item_table(run, num_items);
+  ItemVectors out;
+  out.dim = table.size(1);
+  out.values.assign(table.data_ptr<float>(), table.data_ptr<float>() + table.numel());
+  out.settings = {{"path", sasrec_model_path(run)}, {"dim", out.dim}};
+  return out;
+}
+
+// Scales every row of `v` to norm `scale` (zero rows stay zero).
+void scale_rows(ItemVectors& v, double scale) {
+  const int64_t n = v.dim > 0 ? static_cast<int64_t>(v.values.size()) / v.dim : 0;
+  for (int64_t i = 0; i < n; ++i) {
+    float* row = v.values.data() + i * v.dim;
+    double sq = 0;
+    for (int64_t j = 0; j < v.dim; ++j) sq += double(row[j]) * row[j];
+    if (sq <= 0) continue;
+    const double f = scale / std::sqrt(sq);
+    for (int64_t j = 0; j < v.dim; ++j) row[j] = static_cast<float>(row[j] * f);
+  }
+}
+
+// [a | b] row by row.
+ItemVectors concat_rows(const ItemVectors& a, const ItemVectors& b, int64_t n) {
+  ItemVectors out;
+  out.dim = a.dim + b.dim;
+  out.values.resize(static_cast<size_t>(n * out.dim));
+  for (int64_t i = 0; i < n; ++i) {
+    std::copy(a.values.begin() + i * a.dim, a.values.begin() + (i + 1) * a.dim,
+              out.values.begin() + i * out.dim);
+    std::copy(b.values.begin() + i * b.dim, b.values.begin() + (i + 1) * b.dim,
+              out.values.begin() + i * out.dim + a.dim);
+  }
+  return out;
+}
+
+bool reads_sasrec(const Config& config) {
+  const std::string encoder = config.get_string("embed.encoder");
+  return encoder == "sasrec" || encoder == "concat";
+}
+
+nlohmann::json run_embed(StageContext& ctx) {
+  const Config& config = ctx.config;
+  const std::string encoder = config.get_string("embed.encoder");
+  const std::string text_encoder =
+      encoder == "concat" ? config.get_string("embed.concat.text") : encoder;
+  if (!ctx.is_root() && text_encoder != "lm") return nlohmann::json::object();
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string path = dataset_path(config);
+  data::Dataset dataset = data::read_dataset(path);
+  const int64_t n = dataset.num_items();
+  ItemVectors vectors;
+  if (encoder == "sasrec") {
+    vectors = sasrec_vectors(ctx.run, n);
+  } else {
+    vectors = text_vectors(ctx, dataset, text_encoder);
+    if (!ctx.is_root()) return nlohmann::json::object();
+    if (encoder == "concat") {
+      ItemVectors collab = sasrec_vectors(ctx.run, n);
+      const double w = config.get_float("embed.concat.sasrec_weight");
+      if (!(w >= 0)) {
+        user_error("config key 'embed.concat.sasrec_weight' must be >= 0, got {} ({})", w,
+                   config.origin("embed.concat.sasrec_weight"));
+      }
+      scale_rows(vectors, 1.0);
+      scale_rows(collab, w);
+      nlohmann::json settings = {{"text", text_encoder}, {"text_settings", vectors.settings},
+                                 {"sasrec", collab.settings}, {"sasrec_weight", w}};
+      vectors = concat_rows(vectors, collab, n);
+      vectors.settings = settings;
+    }
+  }
+  const std::vector<float>& emb = vectors.values;
+  const int64_t dim = vectors.dim;
+  nlohmann::json settings = {{"encoder", encoder}};
+  settings.update(vectors.settings);
   const std::string out = ctx.run.artifacts("embed") + "/embeddings.h5";
   make_dirs(ctx.run.artifacts("embed"));
   const std::string tmp = temp_path_for(out);
@@ -123,7 +214,8 @@ nlohmann::json run_embed(StageContext& ctx) {
 }
 
 std::string embed_fingerprint(const Config& config) {
-  const std::string encoder = config.get_string("embed.encoder");
+  std::string encoder = config.get_string("embed.encoder");
+  if (encoder == "concat") encoder = config.get_string("embed.concat.text");
   if (encoder == "file") return file_fingerprint(config.get_string("embed.file.path"));
   if (encoder != "lm") return "";
   const std::string dir = config.get_string("embed.lm.path");
@@ -137,9 +229,12 @@ std::string embed_fingerprint(const Config& config) {
 Stage make_embed_stage() {
   Stage s;
   s.name = "embed";
-  s.help = "item text embeddings (tfidf, file or lm) -> artifacts/embed/embeddings.h5";
+  s.help = "item embeddings (tfidf, file, lm, sasrec or concat) -> artifacts/embed/embeddings.h5";
   s.config_sections = {"embed", "data"};
   s.inputs = {"ingest"};
+  s.config_inputs = [](const Config& config) {
+    return reads_sasrec(config) ? std::vector<std::string>{"sasrec"} : std::vector<std::string>{};
+  };
   s.declare = declare_embed;
   s.run = run_embed;
   s.fingerprint = embed_fingerprint;

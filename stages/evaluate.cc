@@ -5,7 +5,9 @@
 // baseline comes from the per-case ranks stage sasrec kept (artifacts/sasrec/case_ranks.json),
 // restricted to the same users, when that stage ran.
 // Writes artifacts/evaluate/results.json = {"test": {"llm": .., "sasrec": .., "popularity": ..},
-// "valid": {...}} and prints the table.
+// "valid": {...}} and prints the table. Presplit data (several held-out items per user) adds, for
+// every model, "held_out": Recall@K and NDCG@K over the whole held-out set (DEALRec, BIGRec),
+// printed as a second table.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -44,7 +46,10 @@ void declare_evaluate(ConfigSchema& s) {
 nlohmann::json popularity(const ItemIndex& index, const PromptCases& cases,
                           const std::vector<int64_t>& ks, dist::Communicator& comm) {
   std::vector<eval::RankingCase> rc(cases.targets.size());
-  for (size_t i = 0; i < rc.size(); ++i) rc[i].target = cases.targets[i];
+  for (size_t i = 0; i < rc.size(); ++i) {
+    rc[i].target = cases.targets[i];
+    rc[i].held_out = cases.held_out[i];
+  }
   eval::RankingOptions ro;
   ro.ks = ks;
   return eval::popularity_ranking(index.dataset, rc, ro, &comm);
@@ -92,7 +97,8 @@ nlohmann::json run_evaluate(StageContext& ctx) {
         seqrec_cases(index, *tokenizer, io, split, config.get_int("align.max_len"), max_users_of(split), seed);
     const auto s0 = std::chrono::steady_clock::now();
     nlohmann::json llm =
-        eval::generative_ranking(lm, cases.prompts, cases.targets, index.trie, token_ids, gen, &ctx.comm);
+        eval::generative_ranking(lm, cases.prompts, cases.targets, index.trie, token_ids, gen,
+                                 &ctx.comm, &cases.held_out);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
     users_per_s = s > 0 ? cases.targets.size() / s : 0;
     llm["users_per_s"] = users_per_s;
@@ -133,6 +139,30 @@ nlohmann::json run_evaluate(StageContext& ctx) {
       }
     }
     std::fputs(table.render().c_str(), stdout);
+    // Presplit data: the set metrics over every held-out item of a user (DEALRec / BIGRec).
+    std::vector<std::string> set_keys;
+    for (int64_t k : gen.ks) set_keys.push_back("Recall@" + std::to_string(k));
+    for (int64_t k : gen.ks) {
+      if (k > 1) set_keys.push_back("NDCG@" + std::to_string(k));
+    }
+    std::vector<std::string> set_header = {"split", "model"};
+    set_header.insert(set_header.end(), set_keys.begin(), set_keys.end());
+    Table sets(set_header);
+    bool any_set = false;
+    for (const auto& [split, row] : results.items()) {
+      if (!row.is_object()) continue;
+      for (const char* model : {"llm", "sasrec", "popularity"}) {
+        if (!row.contains(model) || !row[model].contains("held_out")) continue;
+        any_set = true;
+        std::vector<std::string> cells = {split, model};
+        for (const auto& k : set_keys) cells.push_back(metric_cell(row[model]["held_out"], k));
+        sets.add_row(cells);
+      }
+    }
+    if (any_set) {
+      std::printf("\nevery held-out item of a user (Recall@K, NDCG@K over the held-out set):\n");
+      std::fputs(sets.render().c_str(), stdout);
+    }
     std::fflush(stdout);
   }
   nlohmann::json summary = {{"wall_s", wall_s}, {"users_per_s", users_per_s}};

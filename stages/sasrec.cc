@@ -4,7 +4,9 @@
 //
 // One sample = one training user: inputs are the last max_len items of the training prefix but
 // the final one, and every position predicts its next item. Validation ranks the valid item after
-// the training prefix; test ranks the test item after training + valid.
+// the training prefix; test ranks the test item after training + valid. The best weights go to
+// artifacts/sasrec/model.safetensors + config.json (sasrec_artifact.h): embed's collaborative
+// item vectors, and the DEALRec surrogate.
 #include <chrono>
 
 #include <torch/torch.h>
@@ -22,6 +24,7 @@
 #include "eval/split_cases.h"
 #include "model/sasrec.h"
 #include "model/sasrec_loss.h"
+#include "stages/sasrec_artifact.h"
 #include "stages/sasrec_case_ranks.h"
 #include "stages/sasrec_task.h"
 #include "stages/stage_list.h"
@@ -47,11 +50,15 @@ nlohmann::json run_sasrec(StageContext& ctx) {
   nlohmann::json per_case = nlohmann::json::object();
   nlohmann::json split_metrics = nlohmann::json::object();
   for (const char* split : {"valid", "test"}) {
-    const std::vector<int64_t> ranks = task.ranks(split);
+    const bool several = eval::has_several_held_out(task.cases(split));
+    std::vector<std::vector<int64_t>> held_out;
+    const std::vector<int64_t> ranks = task.ranks(split, several ? &held_out : nullptr);
     std::vector<int64_t> users;
     for (const auto& c : task.cases(split)) users.push_back(c.user);
     per_case[split] = {{"users", users}, {"ranks", ranks}};
-    split_metrics[split] = task.evaluate_from(ranks);
+    // Presplit data: the ranks of every held-out item too (evaluate's set metrics).
+    if (several) per_case[split]["held_out_ranks"] = held_out;
+    split_metrics[split] = task.evaluate_from(ranks, several ? &held_out : nullptr);
   }
   const nlohmann::json valid = split_metrics["valid"], test = split_metrics["test"];
   const nlohmann::json popularity = {{"valid", task.evaluate_popularity("valid")},
@@ -71,6 +78,7 @@ nlohmann::json run_sasrec(StageContext& ctx) {
     write_file_atomic(ctx.run.artifacts("sasrec") + "/results.json", results.dump(2) + "\n");
     per_case["mask_history"] = task.mask_history();
     write_file_atomic(sasrec_case_ranks_path(ctx.run), per_case.dump() + "\n");
+    write_sasrec_artifact(ctx.run, task.model());
     ctx.metrics.write({{"stage", "sasrec"}, {"step", fit.steps}, {"event", "results"},
                        {"valid", valid}, {"test", test}});
   }

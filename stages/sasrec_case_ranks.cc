@@ -41,22 +41,32 @@ nlohmann::json sasrec_metrics_for_users(const nlohmann::json& j, const std::stri
     *why = "the SASRec " + split + " users and ranks differ in length";
     return nullptr;
   }
-  std::unordered_map<int64_t, int64_t> rank_of;
-  for (size_t i = 0; i < u.size(); ++i) rank_of.emplace(u[i], r[i]);
+  std::vector<std::vector<int64_t>> held;
+  if (j[split].contains("held_out_ranks")) {
+    held = j[split]["held_out_ranks"].get<std::vector<std::vector<int64_t>>>();
+    if (held.size() != u.size()) {
+      *why = "the SASRec " + split + " users and held-out ranks differ in length";
+      return nullptr;
+    }
+  }
+  std::unordered_map<int64_t, size_t> case_of;
+  for (size_t i = 0; i < u.size(); ++i) case_of.emplace(u[i], i);
   std::vector<int64_t> picked;
+  std::vector<std::vector<int64_t>> picked_held;
   picked.reserve(users.size());
   for (int64_t user : users) {
-    auto it = rank_of.find(user);
-    if (it == rank_of.end()) {
+    auto it = case_of.find(user);
+    if (it == case_of.end()) {
       *why = "the SASRec ranks have no " + split + " rank for user " + std::to_string(user);
       return nullptr;
     }
-    picked.push_back(it->second);
+    picked.push_back(r[it->second]);
+    if (!held.empty()) picked_held.push_back(held[it->second]);
   }
   eval::RankingOptions o;
   o.ks = ks;
   o.mask_history = j.value("mask_history", false);
-  return eval::metrics_from_ranks(picked, o);
+  return eval::metrics_from_ranks(picked, o, held.empty() ? nullptr : &picked_held);
 }
 
 }  // namespace grec::stages

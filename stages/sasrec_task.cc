@@ -123,7 +123,8 @@ torch::Tensor SASRecTask::loss_sum(const train::Batch& batch) {
   return model::sasrec_loss_sum(*model_, packed.hidden, target, negatives, loss_);
 }
 
-std::vector<int64_t> SASRecTask::ranks(const std::string& split) {
+std::vector<int64_t> SASRecTask::ranks(const std::string& split,
+                                       std::vector<std::vector<int64_t>>* held_out) {
   const bool was_training = model_->is_training();
   model_->eval();
   data::SequenceBatchOptions input_options = batch_options_;
@@ -133,7 +134,7 @@ std::vector<int64_t> SASRecTask::ranks(const std::string& split) {
     data::SequenceBatch b = data::make_input_batch(histories, input_options);
     return model_->score_all(long_tensor(b.input, {b.batch, b.width}));
   };
-  std::vector<int64_t> r = eval::case_ranks(cases(split), scorer, ranking_, &comm_);
+  std::vector<int64_t> r = eval::case_ranks(cases(split), scorer, ranking_, &comm_, held_out);
   model_->train(was_training);
   return r;
 }

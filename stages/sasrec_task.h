@@ -41,12 +41,15 @@ class SASRecTask : public train::TrainTask {
   torch::Tensor loss_sum(const train::Batch& batch) override;
   nlohmann::json evaluate(const std::string& split) override { return evaluate_from(ranks(split)); }
 
-  // Collective: the full-ranking rank of every case of `split`, in cases(split) order.
-  std::vector<int64_t> ranks(const std::string& split);
+  // Collective: the full-ranking rank of every case of `split`, in cases(split) order; with
+  // `held_out`, also the ranks of every case's held-out items (eval::case_ranks).
+  std::vector<int64_t> ranks(const std::string& split,
+                             std::vector<std::vector<int64_t>>* held_out = nullptr);
   const std::vector<eval::RankingCase>& cases(const std::string& split) const;
   bool mask_history() const { return ranking_.mask_history; }
-  nlohmann::json evaluate_from(const std::vector<int64_t>& ranks) const {
-    return eval::metrics_from_ranks(ranks, ranking_);
+  nlohmann::json evaluate_from(const std::vector<int64_t>& ranks,
+                               const std::vector<std::vector<int64_t>>* held_out = nullptr) const {
+    return eval::metrics_from_ranks(ranks, ranking_, held_out);
   }
   // Collective: the popularity baseline on the same cases.
   nlohmann::json evaluate_popularity(const std::string& split);

@@ -93,7 +93,11 @@ std::string stage_key(const std::vector<Stage>& stages, const Config& config,
   uint64_t h = fnv1a64(config.dump(stage->config_sections));
   h = fnv1a64(name, h);
   if (stage->fingerprint) h = fnv1a64(stage->fingerprint(config), h);
-  for (const auto& in : stage->inputs) {
+  std::vector<std::string> inputs = stage->inputs;
+  if (stage->config_inputs) {
+    for (const std::string& in : stage->config_inputs(config)) inputs.push_back(in);
+  }
+  for (const auto& in : inputs) {
     const Stage* up = find_stage(stages, in);
     GREC_CHECK(up != nullptr, "stage '{}' reads unknown stage '{}'", name, in);
     if (up->enabled && !up->enabled(config)) {

@@ -37,6 +37,9 @@ struct Stage {
   std::vector<std::string> config_sections;
   // Stages whose outputs this one reads (their keys enter this key).
   std::vector<std::string> inputs;
+  // Inputs that only some configs read (embed reads sasrec's item table only for encoder
+  // sasrec/concat), so that a config that does not read them keeps its key.
+  std::function<std::vector<std::string>(const Config&)> config_inputs;
   std::function<void(ConfigSchema&)> declare;
   // Runs on every rank; returns the key figures for the run summary (collected on rank 0).
   std::function<nlohmann::json(StageContext&)> run;

@@ -111,6 +111,7 @@ class FitRun {
 
   TrainResult run() {
     const auto wall_start = Clock::now();
+    wall_start_ = wall_start;
     const bool resumed = resume();
     Progress progress(stage_ + " train", std::max<int64_t>(total_steps_ - st_.step, 0),
                       ProgressOptions{root_, 10.0, "step"});
@@ -349,8 +350,15 @@ class FitRun {
     } else {
       ++st_.evals_since_best;
     }
+    // Learning-curve coordinates: samples trained on so far and wall time since this fit
+    // started (this process; a resumed fit counts from its restart), validation included.
+    const int64_t n = task_.num_samples();
+    const int64_t seen =
+        st_.epoch * n + std::min<int64_t>(st_.step_in_epoch * o_.global_batch_size, n);
     metrics_.write({{"stage", stage_}, {"step", st_.step}, {"epoch", st_.epoch},
-                    {"event", "eval"}, {"valid", res}, {"best_step", st_.best_step}});
+                    {"event", "eval"}, {"valid", res}, {"best_step", st_.best_step},
+                    {"samples_seen", seen}, {"elapsed_s", seconds_since(wall_start_)},
+                    {"eval_s", result_.eval_s + seconds_since(t_eval)}});
     GREC_INFO("{} step {}: valid {} = {:.5f}{}", stage_, st_.step, key, value,
               improved ? " (best)" : fmt::format(" (best {:.5f} at step {})", st_.best_metric,
                                                  st_.best_step));
@@ -397,6 +405,7 @@ class FitRun {
   std::vector<torch::Tensor> params_;
   dist::DistributedSampler sampler_;
   const int64_t steps_per_epoch_;
+  Clock::time_point wall_start_ = Clock::now();
   const int64_t total_steps_;
   const LrSchedule schedule_;
   TrainerState st_;

@@ -330,6 +330,47 @@ TEST(Instructions, PhrasingDrawIsDeterministicAndVaried) {
   EXPECT_GE(instruction_phrasings("fusionseqrec_id2text").size(), 3u);
 }
 
+TEST(Instructions, FixedAndCompactStylesUseOnePhrasingAlsoInEvaluation) {
+  const Dataset d = random_dataset(9);
+  const auto tok = tokens_for(kItems);
+  InstructionOptions o;
+  o.tasks = {"seqrec", "item2index", "index2item"};
+  o.prompt_template = "{instruction}";
+  o.text_field = "title";
+  const auto varied = build_instructions(d, tok, o, nullptr);
+  for (const char* style : {"fixed", "compact"}) {
+    o.prompt_style = style;
+    const auto got = build_instructions(d, tok, o, nullptr);
+    ASSERT_EQ(got.size(), varied.size()) << style;
+    size_t i = 0, shorter = 0;
+    for (int64_t u = 0; u < d.num_users(); ++u) {
+      for (int64_t p = 1; p < d.train_end[u]; ++p, ++i) {
+        std::string h;
+        for (int64_t k = std::max<int64_t>(0, p - 20); k < p; ++k) {
+          h += (h.empty() ? "" : ", ") + tok[d.sequence(u)[k]];
+        }
+        const std::string& want = std::string(style) == "fixed"
+                                      ? instruction_phrasings("seqrec")[0]
+                                      : compact_phrasings("seqrec")[0];
+        ASSERT_EQ(got[i].prompt, fill_placeholders(want, {{"history", h}})) << style;
+        EXPECT_EQ(got[i].response, varied[i].response);
+        shorter += got[i].prompt.size() < varied[i].prompt.size();
+      }
+    }
+    if (std::string(style) == "compact") EXPECT_EQ(shorter, i);  // every seqrec prompt
+    // Evaluation asks in the same words the model was trained on.
+    for (int64_t u = 0; u < d.num_users(); ++u) {
+      if (d.train_end[u] < 1 || d.train_end[u] >= d.valid_end[u]) continue;
+      const Instruction e = seqrec_eval_instruction(d, tok, u, "valid", o);
+      EXPECT_EQ(e.prompt.rfind(std::string(style) == "fixed" ? "A user interacted" : "History: ", 0), 0u)
+          << e.prompt;
+      break;
+    }
+  }
+  o.prompt_style = "terse";
+  EXPECT_THROW(build_instructions(d, tok, o, nullptr), grec::UserError);
+}
+
 TEST(Instructions, MissingInputsSkipWithReason) {
   Dataset d = one_user();
   InstructionOptions o;

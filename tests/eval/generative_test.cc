@@ -3,6 +3,7 @@
 // lists -> ranked_list_sums, for every K <= B. Plus rank_in_list and misses.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "eval/generative.h"
@@ -52,6 +53,27 @@ TEST(Generative, RankedListMetricsEqualFullRankingOnTheSameOrder) {
   EXPECT_EQ(gen["users"], users);
   // MRR differs only by the misses (full ranking still credits them 1/rank).
   EXPECT_LE(gen["MRR"].get<double>(), full["MRR"].get<double>());
+
+  // Several held-out items per case: the lists' set metrics equal full ranking's for K <= B.
+  std::vector<std::vector<int64_t>> held(users);
+  for (int64_t u = 0; u < users; ++u) {
+    const auto order = std::get<1>(scores[u].sort(0, /*descending=*/true));
+    held[u] = {targets[u]};
+    for (int64_t extra = 0; extra < u % 3; ++extra) {
+      held[u].push_back(order[static_cast<int64_t>(rng() % 40)].item<int64_t>());
+    }
+    std::sort(held[u].begin() + 1, held[u].end());
+    held[u].erase(std::unique(held[u].begin() + 1, held[u].end()), held[u].end());
+    held[u].erase(std::remove(held[u].begin() + 1, held[u].end(), targets[u]), held[u].end());
+    cases[u].held_out = held[u];
+  }
+  const nlohmann::json full_sets = full_ranking(cases, scorer, ro, nullptr);
+  ASSERT_TRUE(full_sets.contains("held_out"));
+  const nlohmann::json gen_sets = ranked_list_held_out_sums(lists, held, ro.ks).result();
+  for (const char* key : {"Recall@1", "Recall@5", "Recall@10", "Recall@20", "NDCG@5", "NDCG@20"}) {
+    EXPECT_NEAR(gen_sets[key].get<double>(), full_sets["held_out"][key].get<double>(), 1e-12) << key;
+  }
+  EXPECT_GT(gen_sets["items_per_user"].get<double>(), 1.5);
 }
 
 }  // namespace

@@ -14,6 +14,17 @@
 namespace grec::eval {
 namespace {
 
+// A deterministic "model": the mean embedding of the history against every item.
+Scorer mean_history_scorer(const torch::Tensor& emb) {
+  return [emb](const std::vector<const RankingCase*>& batch) {
+    std::vector<torch::Tensor> rows;
+    for (const auto* c : batch) {
+      rows.push_back(emb.index_select(0, torch::tensor(c->history)).mean(0).matmul(emb.t()));
+    }
+    return torch::stack(rows);
+  };
+}
+
 TEST(Metrics, HandComputedRanks) {
   MetricSums m({1, 5, 10});
   m.add(1);   // HR 1/1/1, NDCG 1/1/1, RR 1
@@ -119,14 +130,7 @@ TEST(Ranking, TwoRankShardsEqualSingleRun) {
     c.target = (u * 11) % num_items;
     cases.push_back(c);
   }
-  // A deterministic "model": the mean embedding of the history against every item.
-  Scorer scorer = [&](const std::vector<const RankingCase*>& batch) {
-    std::vector<torch::Tensor> rows;
-    for (const auto* c : batch) {
-      rows.push_back(emb.index_select(0, torch::tensor(c->history)).mean(0).matmul(emb.t()));
-    }
-    return torch::stack(rows);
-  };
+  Scorer scorer = mean_history_scorer(emb);
   for (bool mask : {false, true}) {
     RankingOptions o;
     o.mask_history = mask;
@@ -154,6 +158,96 @@ TEST(Ranking, TwoRankShardsEqualSingleRun) {
     }
     EXPECT_EQ(metrics_from_ranks(ranks, o).dump(), j.dump());
   }
+}
+
+TEST(HeldOut, HandComputedSetMetrics) {
+  HeldOutSums m({1, 5});
+  m.add({1, 3, 0});  // 3 held out: ranks 1 and 3 inside K=5, one never ranked
+  m.add({7});        // 1 held out, outside both cut-offs
+  const double ideal5 = 1.0 + 1.0 / std::log2(3.0) + 1.0 / std::log2(4.0);  // min(5, 3) slots
+  auto j = m.result();
+  EXPECT_DOUBLE_EQ(j["Recall@1"], (1.0 / 3 + 0.0) / 2);
+  EXPECT_DOUBLE_EQ(j["Recall@5"], (2.0 / 3 + 0.0) / 2);
+  EXPECT_DOUBLE_EQ(j["NDCG@1"], (1.0 / 1.0 + 0.0) / 2);  // ideal DCG@1 = 1
+  EXPECT_DOUBLE_EQ(j["NDCG@5"], ((1.0 + 0.5) / ideal5 + 0.0) / 2);
+  EXPECT_EQ(j["users"], 2);
+  EXPECT_DOUBLE_EQ(j["items_per_user"], 2.0);
+  EXPECT_THROW(m.add({}), std::exception);
+  EXPECT_THROW(m.add({-1}), std::exception);
+  // One held-out item: Recall@K and NDCG@K are HR@K and NDCG@K.
+  HeldOutSums one({10});
+  MetricSums loo({10});
+  for (int64_t r : {1, 4, 11, 2}) {
+    one.add({r});
+    loo.add(r);
+  }
+  EXPECT_DOUBLE_EQ(one.result()["Recall@10"], loo.result()["HR@10"]);
+  EXPECT_DOUBLE_EQ(one.result()["NDCG@10"], loo.result()["NDCG@10"]);
+}
+
+TEST(HeldOut, RanksAreBruteForceAndTiesCountAgainst) {
+  // Items 1 and 2 are held out and tie with each other: each counts the other above it.
+  RankingCase c;
+  c.history = {3};
+  c.target = 1;
+  c.held_out = {1, 2};
+  torch::Tensor s = torch::tensor({{0.9f, 0.5f, 0.5f, 0.95f, 0.1f}});
+  EXPECT_EQ(held_out_ranks(s, {&c}, false), (std::vector<std::vector<int64_t>>{{4, 4}}));
+  // Masking the history (item 3) moves both up; a held-out item in the history is not masked.
+  EXPECT_EQ(held_out_ranks(s, {&c}, true), (std::vector<std::vector<int64_t>>{{3, 3}}));
+  c.history = {2, 3};
+  EXPECT_EQ(held_out_ranks(s, {&c}, true), (std::vector<std::vector<int64_t>>{{3, 3}}));
+  // Without held_out the target alone, as target_ranks.
+  c.held_out.clear();
+  EXPECT_EQ(held_out_ranks(s, {&c}, false)[0], target_ranks(s, {&c}, false));
+}
+
+TEST(HeldOut, FullRankingAndCaseRanksReportTheSets) {
+  torch::manual_seed(5);
+  const int64_t num_items = 40;
+  torch::Tensor emb = torch::randn({num_items, 6});
+  std::vector<RankingCase> cases;
+  for (int64_t u = 0; u < 23; ++u) {
+    RankingCase c;
+    c.history = {u % num_items, (u * 5 + 1) % num_items};
+    for (int64_t j = 0; j <= u % 4; ++j) c.held_out.push_back((u * 7 + j * 11 + 3) % num_items);
+    c.target = c.held_out[0];
+    cases.push_back(c);
+  }
+  Scorer scorer = mean_history_scorer(emb);
+  ASSERT_TRUE(has_several_held_out(cases));
+  RankingOptions o;
+  o.ks = {1, 5, 10};
+  o.batch_size = 4;
+  // Brute force: every held-out item's rank = 1 + the items scoring at least as high.
+  HeldOutSums want(o.ks);
+  std::vector<std::vector<int64_t>> want_ranks;
+  for (const RankingCase& c : cases) {
+    torch::Tensor row = scorer({&c})[0];
+    std::vector<int64_t> r;
+    for (int64_t h : c.held_out) {
+      int64_t above = 0;
+      for (int64_t i = 0; i < num_items; ++i) above += i != h && row[i].item<float>() >= row[h].item<float>();
+      r.push_back(1 + above);
+    }
+    want.add(r);
+    want_ranks.push_back(r);
+  }
+  const nlohmann::json j = full_ranking(cases, scorer, o, nullptr);
+  ASSERT_TRUE(j.contains("held_out")) << j.dump();
+  EXPECT_EQ(j["held_out"].dump(), want.result().dump());
+  std::vector<std::vector<int64_t>> got;
+  const std::vector<int64_t> ranks = case_ranks(cases, scorer, o, nullptr, &got);
+  EXPECT_EQ(got, want_ranks);
+  EXPECT_EQ(metrics_from_ranks(ranks, o, &got).dump(), j.dump());
+  // Two simulated ranks' set sums add up to the single run's.
+  HeldOutSums a(o.ks), b(o.ks);
+  for (size_t i = 0; i < cases.size(); ++i) (i % 2 ? b : a).add(want_ranks[i]);
+  std::vector<double> va = a.to_vector(), vb = b.to_vector(), vw = want.to_vector();
+  for (size_t i = 0; i < va.size(); ++i) EXPECT_NEAR(va[i] + vb[i], vw[i], 1e-12) << i;
+  // Leave-one-out cases report no set metrics.
+  for (RankingCase& c : cases) c.held_out.resize(1);
+  EXPECT_FALSE(full_ranking(cases, scorer, o, nullptr).contains("held_out"));
 }
 
 }  // namespace

@@ -16,6 +16,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/h5.h"
+#include "core/safetensors.h"
 #include "tests/test_util/temp_dir.h"
 
 namespace {
@@ -138,6 +140,78 @@ TEST_F(RunCli, RunsThePipelineAndCachesUpToDateStages) {
   EXPECT_NE(third.out.find("moved to"), std::string::npos) << third.out;
   EXPECT_TRUE(fs::exists(root / "checkpoints" / "sasrec.stale"));
   EXPECT_TRUE(has_status(third.out, "align", "cached")) << third.out;
+  // embed (tfidf) does not read SASRec: its key, and so rqvae's, did not move.
+  EXPECT_TRUE(has_status(third.out, "embed", "cached")) << third.out;
+  EXPECT_TRUE(has_status(third.out, "rqvae", "cached")) << third.out;
+}
+
+TEST_F(RunCli, CollaborativeEmbeddingsAreSASRecsItemTable) {
+  Result sasrec = run("run " + config_ + " --set \"run.stages=[ingest, sasrec]\"");
+  ASSERT_EQ(sasrec.code, 0) << sasrec.out;
+  const fs::path root = dir_ / "runs" / "tiny";
+  const fs::path model = root / "artifacts" / "sasrec" / "model.safetensors";
+  ASSERT_TRUE(fs::exists(model));
+  auto config = nlohmann::json::parse(std::ifstream(root / "artifacts" / "sasrec" / "config.json"));
+  EXPECT_EQ(config["architecture"], "SASRec");
+  EXPECT_EQ(config["num_items"], 60);
+  EXPECT_EQ(config["hidden"], 16);
+  EXPECT_EQ(config["item_row_offset"], 1);
+
+  // The sasrec encoder: embed now reads sasrec, so it runs after it; sasrec itself is cached.
+  Result embed = run("run " + config_ + " --set \"run.stages=[ingest, sasrec, embed]\"" +
+                     " --set embed.encoder=sasrec");
+  ASSERT_EQ(embed.code, 0) << embed.out;
+  EXPECT_TRUE(has_status(embed.out, "sasrec", "cached")) << embed.out;
+  EXPECT_TRUE(has_status(embed.out, "embed", "done")) << embed.out;
+  const grec::safetensors::File weights = grec::safetensors::File::read(model.string());
+  const auto& info = weights.info("item_emb.weight");
+  ASSERT_EQ(info.shape, (std::vector<int64_t>{61, 16}));
+  ASSERT_EQ(info.dtype, grec::safetensors::Dtype::kF32);
+  const float* table = static_cast<const float*>(weights.data("item_emb.weight"));
+  const std::string emb_path = (root / "artifacts" / "embed" / "embeddings.h5").string();
+  {
+    grec::h5::File f = grec::h5::File::open(emb_path);
+    EXPECT_EQ(f.shape("/embeddings"), (std::vector<uint64_t>{60, 16}));
+    const std::vector<float> emb = f.read_f32("/embeddings");
+    // Row i is item i = table row i + 1 (row 0 is padding), bit for bit.
+    for (int64_t i = 0; i < 60 * 16; ++i) ASSERT_EQ(emb[i], table[16 + i]) << i;
+    EXPECT_EQ(f.attr_string("/", "encoder"), "sasrec");
+  }
+
+  // concat: the tfidf part and the sasrec part, each scaled to unit norm (sasrec to the weight).
+  Result concat = run("run " + config_ + " --set \"run.stages=[ingest, sasrec, embed]\"" +
+                      " --set embed.encoder=concat --set embed.dim=8 --set embed.concat.sasrec_weight=0.5");
+  ASSERT_EQ(concat.code, 0) << concat.out;
+  grec::h5::File f = grec::h5::File::open(emb_path);
+  ASSERT_EQ(f.shape("/embeddings"), (std::vector<uint64_t>{60, 24}));
+  const std::vector<float> emb = f.read_f32("/embeddings");
+  for (int64_t i = 0; i < 60; ++i) {
+    double text = 0, collab = 0, dot = 0, table_sq = 0;
+    for (int j = 0; j < 8; ++j) text += double(emb[i * 24 + j]) * emb[i * 24 + j];
+    for (int j = 0; j < 16; ++j) {
+      const double e = emb[i * 24 + 8 + j], t = table[16 * (i + 1) + j];
+      collab += e * e;
+      dot += e * t;
+      table_sq += t * t;
+    }
+    EXPECT_TRUE(std::abs(std::sqrt(text) - 1.0) < 1e-5 || text == 0) << i;
+    EXPECT_NEAR(std::sqrt(collab), 0.5, 1e-5) << i;
+    // ... and points the way of the item's table row.
+    EXPECT_NEAR(dot / std::sqrt(collab * table_sq), 1.0, 1e-5) << i;
+  }
+
+  // Its key follows sasrec's now: a retrained SASRec re-embeds (tfidf stayed cached above).
+  Result retrained = run("run " + config_ + " --set \"run.stages=[ingest, sasrec, embed]\"" +
+                         " --set embed.encoder=sasrec --set sasrec.train.epochs=1");
+  ASSERT_EQ(retrained.code, 0) << retrained.out;
+  EXPECT_TRUE(has_status(retrained.out, "sasrec", "done")) << retrained.out;
+  EXPECT_TRUE(has_status(retrained.out, "embed", "done")) << retrained.out;
+
+  // Without sasrec's artifact the encoder says what to run.
+  fs::remove(model);
+  Result missing = run("stage embed " + config_ + " --set embed.encoder=sasrec --force");
+  EXPECT_EQ(missing.code, 1) << missing.out;
+  EXPECT_NE(missing.out.find("run stage sasrec first"), std::string::npos) << missing.out;
 }
 
 TEST_F(RunCli, ConfigErrorsExitOneWithTheKey) {
