@@ -63,15 +63,18 @@ std::string text_history(const Ctx& c, int64_t u, int64_t end) {
   return out;
 }
 
-// Calls f(u, p) for every training prefix: history seq[..p), target seq[p], p in [1, train_end).
-void for_each_prefix(const Dataset& d, const std::function<void(int64_t, int64_t)>& f) {
-  for (int64_t u = 0; u < d.num_users(); ++u) {
-    for (int64_t p = 1; p < d.train_end[u]; ++p) f(u, p);
+// Calls f(u, p) for every kept training prefix: history seq[..p), target seq[p],
+// p in [1, train_end).
+void for_each_prefix(const Ctx& c, const std::function<void(int64_t, int64_t)>& f) {
+  for (int64_t u = 0; u < c.d.num_users(); ++u) {
+    for (int64_t p = 1; p < c.d.train_end[u]; ++p) {
+      if (!c.o.keep_prefix || c.o.keep_prefix(u, p)) f(u, p);
+    }
   }
 }
 
 void build_seqrec(const Ctx& c, std::vector<Draft>& out) {
-  for_each_prefix(c.d, [&](int64_t u, int64_t p) {
+  for_each_prefix(c, [&](int64_t u, int64_t p) {
     const int64_t target = c.d.sequence(u)[p];
     out.push_back({"seqrec", {{"history", id_history(c, u, p)}}, c.tokens[target], u, target});
   });
@@ -104,7 +107,7 @@ void build_index2item(const Ctx& c, std::vector<Draft>& out) {
 
 // Both directions from each prefix: ID history -> next text, text history -> next ID.
 void build_fusionseqrec(const Ctx& c, std::vector<Draft>& out) {
-  for_each_prefix(c.d, [&](int64_t u, int64_t p) {
+  for_each_prefix(c, [&](int64_t u, int64_t p) {
     const int64_t target = c.d.sequence(u)[p];
     const std::string& t = (*c.text)[target];
     if (!blank(t)) {
@@ -120,7 +123,7 @@ void build_fusionseqrec(const Ctx& c, std::vector<Draft>& out) {
 // The query of the target interaction (a training one, so no held-out text is read).
 void build_itemsearch(const Ctx& c, const std::vector<std::string>& query,
                       std::vector<Draft>& out) {
-  for_each_prefix(c.d, [&](int64_t u, int64_t p) {
+  for_each_prefix(c, [&](int64_t u, int64_t p) {
     const std::string& q = query[c.d.seq_offsets[u] + p];
     if (blank(q)) return;
     const int64_t target = c.d.sequence(u)[p];
@@ -240,6 +243,14 @@ void check_common(const Dataset& d, const std::vector<std::string>& item_tokens,
 }
 
 }  // namespace
+
+std::vector<PrefixKey> training_prefixes(const Dataset& d) {
+  std::vector<PrefixKey> keys;
+  for (int64_t u = 0; u < d.num_users(); ++u) {
+    for (int64_t p = 1; p < d.train_end[u]; ++p) keys.push_back({u, p});
+  }
+  return keys;
+}
 
 const std::vector<std::string>& instruction_task_names() {
   static const std::vector<std::string> names = {"seqrec",       "item2index", "index2item",

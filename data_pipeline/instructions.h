@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -39,8 +40,22 @@ struct InstructionOptions {
   // preferenceobtain: interaction text field holding a preference summary of the user's history
   // up to and including that interaction (e.g. LLM-generated); absent = task skipped.
   std::string preference_field = "preference";
+  // Per-user tasks (seqrec, fusionseqrec, itemsearch) build a sample from training prefix
+  // (user, end) only when this returns true; empty = every prefix. Data pruning (stage prune)
+  // sets it to its kept set. Item-level tasks are not affected.
+  std::function<bool(int64_t user, int64_t end)> keep_prefix;
   uint64_t seed = 0;
 };
+
+// A per-user training sample's stable key: history seq[..end), target seq[end], with
+// end in [1, train_end) — never a validation or test position.
+struct PrefixKey {
+  int64_t user = 0;
+  int64_t end = 0;
+  bool operator==(const PrefixKey& o) const { return user == o.user && end == o.end; }
+};
+// Every training prefix, by user then end: the natural order of the seqrec samples.
+std::vector<PrefixKey> training_prefixes(const Dataset& d);
 
 struct Instruction {
   std::string task;      // "seqrec", ...

@@ -53,7 +53,13 @@ torch::Tensor SASRecBlockImpl::forward(const torch::Tensor& x, const torch::Tens
   torch::Tensor attn = torch::softmax(scores + attn_mask, -1);
   attn = F::dropout(attn, F::DropoutFuncOptions().p(dropout_).training(is_training()));
   torch::Tensor ctx = torch::matmul(attn, v).permute({0, 2, 1, 3}).reshape({batch * width, d});
-  torch::Tensor a = out_proj(ctx.index_select(0, index));
+  torch::Tensor a_in = ctx.index_select(0, index);
+  torch::Tensor a = out_proj(a_in);
+  if (tap_out_proj) {
+    tap_input = a_in;
+    tap_probe = torch::zeros_like(a).requires_grad_(true);
+    a = a + tap_probe;
+  }
   a = F::dropout(a, F::DropoutFuncOptions().p(dropout_).training(is_training()));
   torch::Tensor h = q_in + a;  // the paper's residual starts from the normalised queries
 

@@ -54,6 +54,13 @@ class SASRecBlockImpl : public torch::nn::Module {
   torch::nn::Linear q_proj{nullptr}, kv_proj{nullptr}, out_proj{nullptr};
   torch::nn::Linear ffn_in{nullptr}, ffn_out{nullptr};
 
+  // Per-sample gradients of out_proj (DEALRec influence, stages/prune_surrogate.h): while
+  // `tap_out_proj` is set, forward keeps out_proj's packed input rows in tap_input and adds a
+  // zero tensor tap_probe (requires grad) to its output, so d(loss)/d(tap_probe) is the output
+  // gradient of every row and a sample's weight gradient is the sum of its rows' outer products.
+  bool tap_out_proj = false;
+  torch::Tensor tap_input, tap_probe;
+
  private:
   int64_t heads_, hidden_;
   double dropout_;

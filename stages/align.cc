@@ -6,10 +6,11 @@
 // Full fine-tuning, or LoRA with align.lora.r > 0 (merged into the weights at the end). The best
 // epoch by validation seqrec HR@10 (constrained beam search on a user sample) is kept and written
 // in HF layout to artifacts/align/model (config.json, model.safetensors, tokenizer files).
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
-#include <regex>
+#include <memory>
 
 #include <torch/torch.h>
 
@@ -21,8 +22,10 @@
 #include "model/causal_lm.h"
 #include "model/lora.h"
 #include "tokenizer/vocab_extension.h"
+#include "stages/align_model.h"
 #include "stages/align_setup.h"
 #include "stages/align_task.h"
+#include "stages/prune_kept.h"
 #include "stages/stage_list.h"
 #include "train/train_options.h"
 
@@ -99,45 +102,6 @@ void declare_align(ConfigSchema& s) {
   train::TrainOptions::declare(s, "align.train", align_train_defaults());
 }
 
-// Item text and the instruction text without semantic-ID tokens: what the from-scratch
-// tokenizer learns its pieces from (the ID tokens are added as whole tokens afterwards).
-std::vector<std::string> tokenizer_corpus(const ItemIndex& index,
-                                          const std::vector<data::Instruction>& instructions) {
-  std::vector<std::string> texts;
-  for (const auto& [field, values] : index.dataset.item_text) {
-    for (const std::string& v : values) {
-      if (!v.empty()) texts.push_back(v);
-    }
-  }
-  const std::regex id_token("<[a-z]_[0-9]+>");
-  const size_t stride = std::max<size_t>(1, instructions.size() / 20000);
-  for (size_t i = 0; i < instructions.size(); i += stride) {
-    texts.push_back(std::regex_replace(instructions[i].prompt + instructions[i].response, id_token, " "));
-  }
-  return texts;
-}
-
-model::CausalLMConfig scratch_config(const Config& config, const tok::TextTokenizer& tokenizer,
-                                     int64_t vocab, int64_t max_len) {
-  model::CausalLMConfig c;
-  c.vocab_size = vocab;
-  c.hidden_size = config.get_int("align.model.hidden");
-  c.num_hidden_layers = config.get_int("align.model.layers");
-  c.num_attention_heads = config.get_int("align.model.heads");
-  c.num_key_value_heads = config.get_int("align.model.kv_heads");
-  c.intermediate_size = config.get_int("align.model.intermediate");
-  c.attention_dropout = c.residual_dropout = config.get_float("align.model.dropout");
-  c.max_position_embeddings = std::max<int64_t>(512, max_len);
-  c.bos_token_id = tokenizer.bos_id();
-  c.eos_token_id = tokenizer.eos_id();
-  c.pad_token_id = tokenizer.pad_id();
-  if (c.hidden_size % c.num_attention_heads != 0 || c.num_attention_heads % c.num_key_value_heads != 0) {
-    user_error("align.model: hidden {} must divide by heads {} and heads by kv_heads {}",
-               c.hidden_size, c.num_attention_heads, c.num_key_value_heads);
-  }
-  return c;
-}
-
 nlohmann::json run_align(StageContext& ctx) {
   const auto t0 = std::chrono::steady_clock::now();
   const Config& config = ctx.config;
@@ -145,7 +109,18 @@ nlohmann::json run_align(StageContext& ctx) {
   const uint64_t seed = static_cast<uint64_t>(options.seed);
   const int64_t max_len = config.get_int("align.max_len");
   ItemIndex index = load_item_index(config, ctx.run);
-  const data::InstructionOptions io = instruction_options(config);
+  data::InstructionOptions io = instruction_options(config);
+  nlohmann::json pruned = nullptr;
+  if (prune_enabled(config)) {
+    // DEALRec: the per-user tasks come from the prefixes stage prune kept.
+    auto kept = std::make_shared<std::vector<char>>(read_kept_prefixes(ctx.run, index.dataset));
+    const data::Dataset& d = index.dataset;
+    io.keep_prefix = [kept, &d](int64_t u, int64_t end) { return (*kept)[d.seq_offsets[u] + end] != 0; };
+    const int64_t n_kept = std::count(kept->begin(), kept->end(), char(1));
+    pruned = {{"kept", n_kept}, {"samples", int64_t(data::training_prefixes(d).size())}};
+    GREC_INFO("align: per-user tasks from the {} of {} training prefixes stage prune kept", n_kept,
+              pruned["samples"].get<int64_t>());
+  }
   std::vector<std::string> skipped;
   const auto instructions = data::build_instructions(index.dataset, index.item_tokens, io, &skipped);
   for (const std::string& why : skipped) GREC_INFO("align: {}", why);
@@ -153,49 +128,17 @@ nlohmann::json run_align(StageContext& ctx) {
     GREC_INFO("align: {} {} samples", n, task);
   }
 
-  // Tokenizer and model.
-  const std::string base = config.get_string("align.model.path");
-  std::unique_ptr<tok::TextTokenizer> tokenizer;
-  model::CausalLM lm{nullptr};
-  if (!base.empty()) {
-    tokenizer = tok::load_tokenizer(base);
-    lm = model::load_hf(base);
-  } else {
-    const std::string tok_dir = ctx.run.artifacts("align") + "/tokenizer";
-    if (ctx.is_root()) {
-      tok::train_sentencepiece_bpe(tokenizer_corpus(index, instructions),
-                                   config.get_int("align.tokenizer.vocab_size"), tok_dir, seed);
-    }
-    ctx.comm.barrier();
-    tokenizer = tok::load_tokenizer(tok_dir);
-  }
-  const tok::SemanticVocab vocab = tok::add_semantic_tokens(
-      *tokenizer, index.ids.level_sizes, lm ? lm->config().vocab_size : 0);
-  if (lm) {
-    lm->add_token_rows(vocab.first_new_id, vocab.tokenizer_vocab, vocab.model_vocab, seed);
-  } else {
-    torch::manual_seed(seed);  // the same initial weights on every rank
-    lm = model::CausalLM(scratch_config(config, *tokenizer, vocab.model_vocab, max_len));
-  }
+  AlignModel am = make_align_model(ctx, index, instructions, ctx.run.artifacts("align") + "/tokenizer");
+  std::unique_ptr<tok::TextTokenizer>& tokenizer = am.tokenizer;
+  model::CausalLM lm = am.lm;
+  const tok::SemanticVocab& vocab = am.vocab;
   const int64_t lora_r = config.get_int("align.lora.r");
-  if (lora_r > 0) {
-    model::LoraOptions lo;
-    lo.r = lora_r;
-    lo.alpha = config.get_float("align.lora.alpha");
-    lo.dropout = config.get_float("align.lora.dropout");
-    lo.targets = config.get_string_list("align.lora.targets");
-    lo.train_embeddings = lo.train_lm_head = config.get_bool("align.lora.train_embeddings");
-    lo.seed = seed;
-    model::apply_lora(lm, lo);
-  }
   GREC_INFO("align: {} ({} layers, hidden {}), vocabulary {} ({} semantic-ID tokens added), {}",
             lm->config().architecture, lm->config().num_hidden_layers, lm->config().hidden_size,
             vocab.model_vocab, vocab.num_added, lora_r > 0 ? "LoRA r=" + std::to_string(lora_r) : "full fine-tuning");
 
-  auto encode = [&](const std::string& text) { return tokenizer->encode(text, false); };
   std::map<std::string, int64_t> too_long;
-  std::vector<data::TokenizedSample> samples = data::tokenize_instructions(
-      instructions, encode, tokenizer->bos_id(), tokenizer->eos_id(), max_len, &too_long);
+  std::vector<data::TokenizedSample> samples = tokenize_for(am, instructions, max_len, &too_long);
   for (const auto& [t, n] : too_long) {
     if (ctx.is_root()) GREC_WARN("align: left out {} {} samples whose response does not fit align.max_len {} "
               "(raise it to keep them)", n, t, max_len);
@@ -234,6 +177,7 @@ nlohmann::json run_align(StageContext& ctx) {
   }
   nlohmann::json left_out = too_long;
   const nlohmann::json results = {{"valid", best_valid},
+                                  {"pruned", pruned},
                                   {"samples", per_task},
                                   {"skipped_tasks", skipped},
                                   {"too_long_left_out", left_out},
@@ -271,6 +215,10 @@ Stage make_align_stage() {
   s.help = "LC-Rec alignment: fine-tune the LLM on instruction tasks in semantic IDs";
   s.config_sections = {"align", "data"};
   s.inputs = {"ingest", "rqvae"};
+  // With pruning on, align trains on prune's kept set; off, its key stays as without the stage.
+  s.config_inputs = [](const Config& c) {
+    return prune_enabled(c) ? std::vector<std::string>{"prune"} : std::vector<std::string>{};
+  };
   s.declare = declare_align;
   s.run = run_align;
   return s;

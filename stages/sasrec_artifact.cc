@@ -50,4 +50,39 @@ torch::Tensor read_sasrec_item_table(const RunDir& run, int64_t num_items) {
   return table.slice(0, 1).to(torch::kFloat).contiguous();
 }
 
+model::SASRec read_sasrec_model(const RunDir& run, int64_t num_items, const std::string& purpose) {
+  const std::string path = sasrec_model_path(run), config_path = sasrec_config_path(run);
+  if (!std::filesystem::exists(path) || !std::filesystem::exists(config_path)) {
+    user_error("{}: {} or its config.json does not exist: run stage sasrec first (a run dir from "
+               "before these files existed needs `grec stage sasrec CONFIG --force`)", purpose, path);
+  }
+  nlohmann::json c;
+  try {
+    c = nlohmann::json::parse(read_file(config_path));
+  } catch (const nlohmann::json::exception& e) {
+    user_error("{}: {} is not valid JSON ({})", purpose, config_path, e.what());
+  }
+  if (c.value("architecture", "") != "SASRec") {
+    user_error("{}: {} does not describe a SASRec model", purpose, config_path);
+  }
+  const int64_t saved_items = c.value("num_items", int64_t{-1});
+  if (saved_items != num_items) {
+    user_error("{}: the SASRec in {} was trained on {} items but the dataset has {}: rerun stage "
+               "sasrec on this dataset", purpose, path, saved_items, num_items);
+  }
+  model::SASRec m(model::SASRecOptions(num_items)
+                      .max_len(c.at("max_len").get<int64_t>())
+                      .hidden(c.at("hidden").get<int64_t>())
+                      .blocks(c.at("blocks").get<int64_t>())
+                      .heads(c.at("heads").get<int64_t>())
+                      .dropout(c.at("dropout").get<double>())
+                      .ffn(c.at("ffn").get<int64_t>())
+                      .layernorm_eps(c.at("layernorm_eps").get<double>())
+                      .init(c.value("init", std::string("xavier"))));
+  train::load_module(path, *m);
+  m->to(torch::kFloat);
+  m->eval();
+  return m;
+}
+
 }  // namespace grec::stages

@@ -29,4 +29,8 @@ void write_sasrec_artifact(const RunDir& run, model::SASRec& model);
 // stage sasrec has not written it, or when it was trained on a dataset with another item count.
 torch::Tensor read_sasrec_item_table(const RunDir& run, int64_t num_items);
 
+// The saved model itself (float32, eval mode), rebuilt from config.json and the weights; the
+// same UserErrors as above, naming `purpose` (e.g. "prune: the DEALRec surrogate").
+model::SASRec read_sasrec_model(const RunDir& run, int64_t num_items, const std::string& purpose);
+
 }  // namespace grec::stages

@@ -9,7 +9,11 @@ Stage make_ingest_stage();
 Stage make_embed_stage();
 Stage make_rqvae_stage();
 Stage make_sasrec_stage();
+Stage make_prune_stage();
 Stage make_align_stage();
+
+// True when prune.keep is set: align then trains on the kept samples (stages/prune.cc).
+bool prune_enabled(const Config& config);
 Stage make_evaluate_stage();
 
 }  // namespace grec::stages

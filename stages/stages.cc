@@ -12,6 +12,7 @@ const std::vector<Stage>& all_stages() {
       make_sasrec_stage(),  // before embed: its item table is an embedding source
       make_embed_stage(),
       make_rqvae_stage(),
+      make_prune_stage(),  // off unless prune.keep is set
       make_align_stage(),
       make_evaluate_stage(),
   };

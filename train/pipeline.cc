@@ -145,7 +145,8 @@ int run_pipeline(const std::vector<Stage>& stages, const Config& config, const d
       continue;
     }
     if (options.only.empty() && stage.enabled && !stage.enabled(config)) {
-      summary.add_row({stage.name, "skipped", "-", "input given by the config"});
+      summary.add_row({stage.name, "skipped", "-",
+                       stage.replaced_by ? "input given by the config" : "off in this config"});
       continue;
     }
     const std::string key = stage_key(stages, config, stage.name);

@@ -18,29 +18,16 @@
 
 #include "core/h5.h"
 #include "core/safetensors.h"
+#include "tests/test_util/shell.h"
 #include "tests/test_util/temp_dir.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
+using Result = grec::test::ShellResult;
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(GREC_BINARY) + " " + args + " 2>&1";
-  Result r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Result run(const std::string& args) { return grec::test::run_shell(std::string(GREC_BINARY) + " " + args); }
 
 // The summary table has a row "<stage>  <status>  ..." (columns padded to the widest entry).
 bool has_status(const std::string& out, const std::string& stage, const std::string& status) {
