@@ -65,6 +65,9 @@ void declare_prune(ConfigSchema& s) {
   s.add_int("prune.effort.warmup_steps", 200,
             "from scratch: align steps on the full mixture before the effort gradients (align "
             "itself restarts from its own initialisation)");
+  s.add_choice("prune.effort.params", "all", {"all", "head"},
+               "LLM parameters φ of the effort: all trainable ones (one backward per sample), or "
+               "the LM head alone (batched forwards only, no backward)");
   s.add_int("prune.effort.valid_users", 200, "validation users of the warm-up model");
 }
 

@@ -24,6 +24,38 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+std::vector<double> head_gradient_norms(model::CausalLM& lm,
+                                        const std::vector<data::TokenizedSample>& samples,
+                                        const std::vector<int64_t>& idx, int64_t pad_id) {
+  torch::NoGradGuard no_grad;
+  const int64_t rows = static_cast<int64_t>(idx.size());
+  int64_t width = 1;
+  for (int64_t i : idx) width = std::max<int64_t>(width, samples[i].ids.size());
+  std::vector<int64_t> ids(rows * width, pad_id), labels(rows * width, 0);
+  std::vector<float> weight(rows * width, 0.0f);
+  for (int64_t r = 0; r < rows; ++r) {
+    const data::TokenizedSample& s = samples[idx[r]];
+    const int64_t len = static_cast<int64_t>(s.ids.size());
+    std::copy(s.ids.begin(), s.ids.end(), ids.begin() + r * width);
+    GREC_CHECK(s.prompt_len >= 1 && len > s.prompt_len, "effort: sample without prompt or response");
+    for (int64_t t = s.prompt_len - 1; t < len - 1; ++t) {  // position t predicts token t + 1
+      labels[r * width + t] = s.ids[t + 1];
+      weight[r * width + t] = 1.0f / static_cast<float>(len - s.prompt_len);
+    }
+  }
+  const auto dev = lm->parameters().front().device();
+  torch::Tensor x = torch::tensor(ids, torch::kLong).view({rows, width}).to(dev);
+  torch::Tensor y = torch::tensor(labels, torch::kLong).view({rows, width, 1}).to(dev);
+  torch::Tensor w = torch::tensor(weight, torch::kFloat).view({rows, width, 1}).to(dev);
+  torch::Tensor h = lm->hidden_states(x).to(torch::kFloat);                  // [B, W, d]
+  torch::Tensor e = torch::softmax(lm->lm_logits(h).to(torch::kFloat), -1);  // [B, W, V]
+  e.scatter_add_(2, y, -torch::ones_like(y, torch::kFloat));
+  e.mul_(w);  // zero outside the response
+  torch::Tensor g = torch::bmm(e.transpose(1, 2), h);  // [B, V, d]: the head's gradient per sample
+  torch::Tensor norms = g.pow(2).sum({1, 2}).sqrt().to(torch::kDouble).cpu();
+  return std::vector<double>(norms.data_ptr<double>(), norms.data_ptr<double>() + rows);
+}
+
 EffortScores effort_scores(train::StageContext& ctx, const ItemIndex& index,
                            const std::vector<data::PrefixKey>& keys, const std::vector<char>& mine) {
   const Config& config = ctx.config;
@@ -70,8 +102,7 @@ EffortScores effort_scores(train::StageContext& ctx, const ItemIndex& index,
   const auto seqrec = data::build_instructions(index.dataset, index.item_tokens, so, nullptr);
   GREC_CHECK(seqrec.size() == keys.size(), "prune: {} seqrec samples for {} keys", seqrec.size(),
              keys.size());
-  AlignTask task(am.lm, tokenize_for(am, seqrec, max_len, nullptr), {}, index.trie,
-                 am.vocab.token_ids, gen, chunk, gen.pad_id, ctx.comm, false);
+  std::vector<data::TokenizedSample> samples = tokenize_for(am, seqrec, max_len, nullptr);
   std::vector<torch::Tensor> phi;
   for (const auto& p : am.lm->parameters()) {
     if (p.requires_grad()) phi.push_back(p);
@@ -80,6 +111,31 @@ EffortScores effort_scores(train::StageContext& ctx, const ItemIndex& index,
   const auto t1 = std::chrono::steady_clock::now();
   const int64_t n_mine = std::count(mine.begin(), mine.end(), char(1));
   Progress progress("prune effort", n_mine, ProgressOptions{ctx.is_root(), 10.0, "sample"});
+  if (config.get_string("prune.effort.params") == "head") {
+    if (!am.lm->lm_head_weight().requires_grad()) {
+      user_error("prune.effort.params: head needs a trainable LM head (align.lora.train_embeddings "
+                 "is false)");
+    }
+    std::vector<int64_t> batch;
+    auto flush = [&] {
+      const std::vector<double> norms = head_gradient_norms(am.lm, samples, batch, gen.pad_id);
+      for (size_t r = 0; r < batch.size(); ++r) out.effort[batch[r]] = norms[r];
+      out.scored += static_cast<int64_t>(batch.size());
+      progress.advance(static_cast<int64_t>(batch.size()));
+      batch.clear();
+    };
+    for (size_t k = 0; k < keys.size(); ++k) {
+      if (!mine[k]) continue;
+      batch.push_back(static_cast<int64_t>(k));
+      if (batch.size() == 32) flush();
+    }
+    if (!batch.empty()) flush();
+    progress.finish();
+    out.score_s = seconds_since(t1);
+    return out;
+  }
+  AlignTask task(am.lm, std::move(samples), {}, index.trie, am.vocab.token_ids, gen, chunk,
+                 gen.pad_id, ctx.comm, false);
   for (size_t k = 0; k < keys.size(); ++k) {
     if (!mine[k]) continue;
     torch::Tensor loss = task.loss_sum(train::Batch{{static_cast<int64_t>(k)}, 0, 0});

@@ -7,6 +7,11 @@
 // initialisation rather than continuing from the warm-up: the kept set should be the only
 // difference between a pruned and a full align run, and the warm-up saw every sample, which a
 // pruned run must not inherit.
+//
+// φ = "all" needs one backward per sample. φ = "head" (prune.effort.params) takes the LM head's
+// weight alone: its per-sample gradient is Σ_t e_t h_tᵀ over the response positions, with h_t the
+// last hidden state and e_t = w_t (softmax(logits_t) - onehot(target_t)), so a batched forward
+// gives every sample's norm without any backward (with tied embeddings: the output-side part).
 #pragma once
 
 #include <cstdint>
@@ -14,7 +19,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data_pipeline/instruction_batches.h"
 #include "data_pipeline/instructions.h"
+#include "model/causal_lm.h"
 #include "stages/align_setup.h"
 #include "train/stage.h"
 
@@ -26,6 +33,12 @@ struct EffortScores {
   double warmup_s = 0, score_s = 0;
   int64_t scored = 0;  // samples scored on this rank
 };
+
+// ‖∇ L(s)‖ over the LM head weight for samples idx (loss = mean over the response tokens, as
+// align's per-sample loss), from batched forwards without autograd; pad_id fills the padding.
+std::vector<double> head_gradient_norms(model::CausalLM& lm,
+                                        const std::vector<data::TokenizedSample>& samples,
+                                        const std::vector<int64_t>& idx, int64_t pad_id);
 
 // Collective (warm-up training, tokenizer). `keys` must be data::training_prefixes(dataset).
 EffortScores effort_scores(train::StageContext& ctx, const ItemIndex& index,

@@ -11,9 +11,11 @@
 #include "core/fs.h"
 #include "data_pipeline/instructions.h"
 #include "model/sasrec.h"
+#include "stages/prune_effort.h"
 #include "stages/prune_kept.h"
 #include "stages/prune_surrogate.h"
 #include "stages/stages.h"
+#include "tests/model/llm_test_util.h"
 #include "tests/test_util/temp_dir.h"
 #include "train/influence.h"
 #include "train/pipeline.h"
@@ -153,6 +155,33 @@ TEST(PruneSurrogate, LossIsTheCrossEntropyOfTheNextItemAfterTheLastMaxLenItems) 
   const torch::Tensor scores = m->score_all(torch::tensor(seq, torch::kLong).view({1, -1}));
   const double want = -torch::log_softmax(scores[0], 0)[d.sequence(k.user)[k.end]].item<double>();
   EXPECT_NEAR(s.losses({longest})[0].item<double>(), want, 1e-10);
+}
+
+TEST(PruneEffort, HeadGradientNormsEqualAutogradOneSampleAtATime) {
+  grec::model::CausalLM lm = grec::test::tiny_model(/*qwen=*/false, 7);  // untied LM head
+  std::mt19937 rng(3);
+  std::vector<gd::TokenizedSample> samples;
+  for (int i = 0; i < 6; ++i) {  // prompts of 3..12 tokens, responses of 1..4
+    gd::TokenizedSample s;
+    const int prompt = 3 + static_cast<int>(rng() % 10), response = 1 + static_cast<int>(rng() % 4);
+    for (int t = 0; t < prompt + response; ++t) s.ids.push_back(1 + static_cast<int64_t>(rng() % 79));
+    s.prompt_len = prompt;
+    samples.push_back(s);
+  }
+  const std::vector<int64_t> idx = {0, 1, 2, 3, 4, 5};
+  const std::vector<double> norms = gs::head_gradient_norms(lm, samples, idx, 0);
+  ASSERT_EQ(norms.size(), idx.size());
+  for (size_t r = 0; r < idx.size(); ++r) {
+    const gd::TokenizedSample& s = samples[idx[r]];
+    const int64_t len = static_cast<int64_t>(s.ids.size());
+    torch::Tensor x = torch::tensor(s.ids, torch::kLong).view({1, -1});
+    torch::Tensor logits = lm->forward(x)[0];  // [len, V]
+    torch::Tensor targets = x[0].slice(0, s.prompt_len, len);
+    torch::Tensor loss = torch::nn::functional::cross_entropy(logits.slice(0, s.prompt_len - 1, len - 1), targets);
+    torch::Tensor g = torch::autograd::grad({loss}, {lm->lm_head->weight})[0];
+    EXPECT_NEAR(norms[r], g.norm().item<double>(), 1e-5 * g.norm().item<double>()) << "sample " << r;
+  }
+  EXPECT_NE(norms[0], norms[1]);
 }
 
 TEST(PruneKept, TableRoundTripsAndAlignReadsOnlyTrainingPrefixes) {
