@@ -43,6 +43,7 @@ def figures(name):
     p = r["phases"]
     inf = p["influence"]
     return {"samples": r["samples"],
+            "influence_total_samples_per_s": round(inf["samples_per_s"], 1),
             "mean_grad_samples_per_s": round(inf["mean_grad"]["samples_per_s"], 1),
             "lissa_hvp_per_s": round(inf["lissa_phase"]["hvp_per_s"], 1),
             "influence_samples_per_s": round(inf["per_sample"]["samples_per_s"], 1),

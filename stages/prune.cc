@@ -62,6 +62,9 @@ void declare_prune(ConfigSchema& s) {
   s.add_int("prune.influence.depth", 5000, "LiSSA recursion steps (one random sample each)");
   s.add_int("prune.influence.repeats", 1, "independent LiSSA recursions, averaged");
   s.add_int("prune.influence.batch_size", 256, "samples per batched per-sample-gradient pass");
+  s.add_float("prune.influence.keep_gradients_mb", 2048,
+              "per rank: keep the batched per-sample gradients in memory up to this size (one "
+              "pass over the samples instead of two)");
   s.add_int("prune.effort.warmup_steps", 200,
             "from scratch: align steps on the full mixture before the effort gradients (align "
             "itself restarts from its own initialisation)");
@@ -188,13 +191,27 @@ InfluenceResult influence_scores(StageContext& ctx, Surrogate& sur, const Shardi
   InfluenceResult out;
   out.influence.assign(n, 0.0);
 
+  // With batched per-sample gradients that fit in memory (prune.influence.keep_gradients_mb per
+  // rank), one pass computes them, keeps them and sums them into v; otherwise v comes from a
+  // pass of summed gradients and the per-sample gradients are recomputed after LiSSA.
+  int64_t mine_samples = 0;
+  for (const auto& idx : batches) mine_samples += static_cast<int64_t>(idx.size());
+  const bool keep = sur.batched() &&
+                    double(mine_samples) * double(sur.num_params()) * 4.0 <=
+                        c.get_float("prune.influence.keep_gradients_mb") * 1024.0 * 1024.0;
+  std::vector<torch::Tensor> kept_grads;
   auto t0 = Clock::now();
   torch::Tensor v = torch::zeros({sur.num_params()}, torch::kDouble);
   {
-    Progress progress("prune mean gradient", static_cast<int64_t>(batches.size()),
-                      ProgressOptions{ctx.is_root(), 10.0, "batch"});
+    Progress progress(keep ? "prune per-sample gradients" : "prune mean gradient",
+                      static_cast<int64_t>(batches.size()), ProgressOptions{ctx.is_root(), 10.0, "batch"});
     for (const auto& idx : batches) {
-      v += flatten(sur.grad_sum(idx));
+      if (keep) {
+        kept_grads.push_back(sur.per_sample_grads(idx).to(torch::kFloat));
+        v += kept_grads.back().to(torch::kDouble).sum(0);
+      } else {
+        v += flatten(sur.grad_sum(idx));
+      }
       progress.advance(1);
     }
   }
@@ -234,8 +251,10 @@ InfluenceResult influence_scores(StageContext& ctx, Surrogate& sur, const Shardi
   t0 = Clock::now();
   Progress progress("prune influence", static_cast<int64_t>(batches.size()),
                     ProgressOptions{ctx.is_root(), 10.0, "batch"});
-  for (const auto& idx : batches) {
-    torch::Tensor g = sur.per_sample_grads(idx).to(torch::kDouble);  // [b, P]
+  for (size_t b = 0; b < batches.size(); ++b) {
+    const auto& idx = batches[b];
+    torch::Tensor g = keep ? kept_grads[b].to(torch::kDouble)
+                           : sur.per_sample_grads(idx).to(torch::kDouble);  // [b, P]
     torch::Tensor s = torch::matmul(g, h);
     for (size_t r = 0; r < idx.size(); ++r) out.influence[idx[r]] = s[r].item<double>();
     progress.advance(1);
@@ -246,9 +265,12 @@ InfluenceResult influence_scores(StageContext& ctx, Surrogate& sur, const Shardi
   out.report = {
       {"theta_size", sur.num_params()},
       {"batched_per_sample_grads", sur.batched()},
+      {"per_sample_grads_kept", keep},
       {"v_norm", v.norm().item<double>()},
       {"h_norm", h.norm().item<double>()},
       {"lissa", {{"damping", lo.damping}, {"scale", lo.scale}, {"depth", lo.depth}, {"repeats", lo.repeats}}},
+      {"wall_s", mean_grad_s + lissa_s + per_sample_s},
+      {"samples_per_s", double(n) / std::max(mean_grad_s + lissa_s + per_sample_s, 1e-9)},
       {"mean_grad", {{"wall_s", mean_grad_s}, {"samples_per_s", double(n) / std::max(mean_grad_s, 1e-9)}}},
       {"lissa_phase", {{"wall_s", lissa_s},
                        {"hvp_per_s", double(lo.depth * lo.repeats) / std::max(lissa_s, 1e-9)}}},
