@@ -348,6 +348,19 @@ Instruction seqrec_eval_instruction(const Dataset& d, const std::vector<std::str
   return realise(dr, "seqrec", o, 0);
 }
 
+PromptAroundHistory seqrec_prompt_around_history(const InstructionOptions& o) {
+  // A marker no template or phrasing contains: where it lands is where the history goes.
+  const std::string marker = "\x01grec-history\x01";
+  const Draft dr{"seqrec", {{"history", marker}}, "", -1, -1};
+  const std::string prompt = realise(dr, "seqrec", o, 0).prompt;
+  const size_t at = prompt.find(marker);
+  if (at == std::string::npos || prompt.find(marker, at + 1) != std::string::npos) {
+    user_error("the seqrec prompt must contain the history exactly once (align.prompt_template "
+               "needs one {{instruction}})");
+  }
+  return {prompt.substr(0, at), prompt.substr(at + marker.size())};
+}
+
 std::map<std::string, int64_t> count_by_task(const std::vector<Instruction>& v) {
   std::map<std::string, int64_t> counts;
   for (const auto& in : v) ++counts[in.task];

@@ -93,6 +93,14 @@ Instruction seqrec_eval_instruction(const Dataset& d, const std::vector<std::str
                                     int64_t user, const std::string& split,
                                     const InstructionOptions& o);
 
+// The evaluation seqrec prompt (phrasing 0, wrapped) split around its history: prompt =
+// prefix + history + suffix for every history text (the serving bundle's prompt.json). UserError
+// when the template or phrasing does not contain the history exactly once.
+struct PromptAroundHistory {
+  std::string prefix, suffix;
+};
+PromptAroundHistory seqrec_prompt_around_history(const InstructionOptions& o);
+
 // Task name -> count, for logging.
 std::map<std::string, int64_t> count_by_task(const std::vector<Instruction>& v);
 

@@ -44,14 +44,14 @@ HeldOutSums ranked_list_held_out_sums(const std::vector<std::vector<int64_t>>& r
   return sums;
 }
 
-std::vector<std::vector<int64_t>> generate_rankings(
+std::vector<std::vector<model::BeamHit>> generate_hits(
     model::CausalLM& lm, const std::vector<std::vector<int64_t>>& prompts,
     const tok::PrefixTrie& trie, const std::vector<std::vector<int64_t>>& token_ids,
     const GenerativeOptions& options) {
   GREC_CHECK(options.batch_size > 0 && options.num_beams > 0, "bad generative options");
   torch::NoGradGuard no_grad;
   const auto device = lm->parameters().front().device();
-  std::vector<std::vector<int64_t>> out(prompts.size());
+  std::vector<std::vector<model::BeamHit>> out(prompts.size());
   // Similar lengths together: less padding in each batch.
   std::vector<size_t> order(prompts.size());
   std::iota(order.begin(), order.end(), 0);
@@ -75,10 +75,19 @@ std::vector<std::vector<int64_t>> generate_rankings(
     torch::Tensor t_mask = torch::tensor(mask, torch::kLong).view(shape).to(device);
     const auto hits =
         tok::constrained_beam_search(lm, t_ids, t_mask, trie, token_ids, options.num_beams);
-    for (size_t i = start; i < end; ++i) {
-      auto& list = out[order[i]];
-      for (const auto& h : hits[i - start]) list.push_back(h.item);
-    }
+    for (size_t i = start; i < end; ++i) out[order[i]] = hits[i - start];
+  }
+  return out;
+}
+
+std::vector<std::vector<int64_t>> generate_rankings(
+    model::CausalLM& lm, const std::vector<std::vector<int64_t>>& prompts,
+    const tok::PrefixTrie& trie, const std::vector<std::vector<int64_t>>& token_ids,
+    const GenerativeOptions& options) {
+  const auto hits = generate_hits(lm, prompts, trie, token_ids, options);
+  std::vector<std::vector<int64_t>> out(hits.size());
+  for (size_t i = 0; i < hits.size(); ++i) {
+    for (const auto& h : hits[i]) out[i].push_back(h.item);
   }
   return out;
 }

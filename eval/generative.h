@@ -12,6 +12,7 @@
 
 #include "eval/metrics.h"
 #include "model/causal_lm.h"
+#include "model/generation.h"
 #include "tokenizer/prefix_trie.h"
 
 namespace grec::dist {
@@ -40,8 +41,15 @@ struct GenerativeOptions {
   int64_t pad_id = 0;      // left padding of the prompts (masked, so any id works)
 };
 
-// Ranked item lists for `prompts` (token ids, no padding), best first, in prompt order. Local:
-// no communication. Prompts are batched by similar length.
+// The beam hits (item, sequence log-probability, tokens) for `prompts` (token ids, no padding),
+// best first, in prompt order. Local: no communication. Prompts are sorted by length (stable) and
+// decoded options.batch_size at a time, left-padded.
+std::vector<std::vector<model::BeamHit>> generate_hits(
+    model::CausalLM& lm, const std::vector<std::vector<int64_t>>& prompts,
+    const tok::PrefixTrie& trie, const std::vector<std::vector<int64_t>>& token_ids,
+    const GenerativeOptions& options);
+
+// The same as ranked item lists.
 std::vector<std::vector<int64_t>> generate_rankings(
     model::CausalLM& lm, const std::vector<std::vector<int64_t>>& prompts,
     const tok::PrefixTrie& trie, const std::vector<std::vector<int64_t>>& token_ids,

@@ -1,4 +1,5 @@
-// `grec`: the command-line entry point. Subcommands: run, stage, data, version.
+// `grec`: the command-line entry point. Subcommands: run, stage, data, lm, export, recommend,
+// serve, version.
 // Exit codes: 0 success, 1 error (bad config, bad data, failure on a rank), 2 usage error,
 // 3 stopped by SIGTERM/SIGINT after writing a checkpoint.
 #include <algorithm>
@@ -15,7 +16,9 @@
 #include "dist/collectives.h"
 #include "dist/mpi_env.h"
 #include "launch/cmd_data.h"
+#include "launch/cmd_export.h"
 #include "launch/cmd_lm.h"
+#include "launch/cmd_serve.h"
 #include "launch/runtime.h"
 #include "train/pipeline.h"
 #include "stages/stages.h"
@@ -137,6 +140,8 @@ int main(int argc, char** argv) {
 
   grec::launch::add_data_commands(app, &exit_code);
   grec::launch::add_lm_commands(app, &exit_code);
+  grec::launch::add_serve_commands(app, &exit_code);
+  grec::launch::add_export_commands(app, &exit_code);
 
   const auto known = app.get_subcommands([&](CLI::App* sub) { return argc > 1 && sub->check_name(argv[1]); });
   if (argc > 1 && argv[1][0] != '-' && known.empty()) {

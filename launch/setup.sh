@@ -20,6 +20,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev googletest
   libsentencepiece-dev                       # SentencePiece tokenizers (loaded as a module, see tokenizer/)
+  libcpp-httplib-dev libssl-dev              # grec serve (HTTP/JSON), sha256 of bundle files
   python3-torch python3-h5py python3-regex   # independent references in tests/ and bench/
 )
 

@@ -55,17 +55,6 @@ data::InstructionOptions instruction_options(const Config& config) {
 
 std::string aligned_model_dir(const RunDir& run) { return run.artifacts("align") + "/model"; }
 
-std::vector<int64_t> encode_prompt(const tok::TextTokenizer& tokenizer, const std::string& text,
-                                   int64_t max_len) {
-  std::vector<int64_t> ids = tokenizer.encode(text, false);
-  const int64_t bos = tokenizer.bos_id();
-  const int64_t room = max_len - (bos >= 0 ? 1 : 0);
-  GREC_CHECK(room > 0, "max_len {} leaves no room for a prompt", max_len);
-  if (static_cast<int64_t>(ids.size()) > room) ids.erase(ids.begin(), ids.end() - room);
-  if (bos >= 0) ids.insert(ids.begin(), bos);
-  return ids;
-}
-
 PromptCases seqrec_cases(const ItemIndex& index, const tok::TextTokenizer& tokenizer,
                          const data::InstructionOptions& options, const std::string& split,
                          int64_t max_len, int64_t max_users, uint64_t seed) {
@@ -89,7 +78,7 @@ PromptCases seqrec_cases(const ItemIndex& index, const tok::TextTokenizer& token
   for (int64_t u : users) {
     const data::Instruction ins =
         data::seqrec_eval_instruction(d, index.item_tokens, u, split, options);
-    cases.prompts.push_back(encode_prompt(tokenizer, ins.prompt, prompt_max));
+    cases.prompts.push_back(tok::encode_prompt(tokenizer, ins.prompt, prompt_max));
     cases.targets.push_back(ins.item);
     cases.held_out.push_back(held_out.at(u));
   }

@@ -13,6 +13,7 @@
 #include "data_pipeline/dataset.h"
 #include "data_pipeline/instructions.h"
 #include "tokenizer/prefix_trie.h"
+#include "tokenizer/prompt_encoding.h"
 #include "tokenizer/semantic_ids.h"
 #include "tokenizer/text_tokenizer.h"
 
@@ -34,11 +35,6 @@ data::InstructionOptions instruction_options(const Config& config);
 
 // The fine-tuned model folder (HF layout: config.json, model.safetensors, tokenizer files).
 std::string aligned_model_dir(const RunDir& run);
-
-// Prompt text -> ids for generation: bos (when the tokenizer has one) + the prompt, cut from the
-// left (after bos) to at most max_len ids.
-std::vector<int64_t> encode_prompt(const tok::TextTokenizer& tokenizer, const std::string& text,
-                                   int64_t max_len);
 
 // Evaluation cases of a split: users with a history and a held-out item (the sasrec stage's
 // definition), as seqrec prompts (token ids) and target items. max_users > 0 keeps a seeded

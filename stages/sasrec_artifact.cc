@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "export/student.h"
 #include "train/tensor_io.h"
 
 namespace grec::stages {
@@ -62,23 +63,12 @@ model::SASRec read_sasrec_model(const RunDir& run, int64_t num_items, const std:
   } catch (const nlohmann::json::exception& e) {
     user_error("{}: {} is not valid JSON ({})", purpose, config_path, e.what());
   }
-  if (c.value("architecture", "") != "SASRec") {
-    user_error("{}: {} does not describe a SASRec model", purpose, config_path);
-  }
-  const int64_t saved_items = c.value("num_items", int64_t{-1});
-  if (saved_items != num_items) {
+  const model::SASRecOptions o = bundle::sasrec_options_from_json(c, purpose + ": " + config_path);
+  if (o.num_items() != num_items) {
     user_error("{}: the SASRec in {} was trained on {} items but the dataset has {}: rerun stage "
-               "sasrec on this dataset", purpose, path, saved_items, num_items);
+               "sasrec on this dataset", purpose, path, o.num_items(), num_items);
   }
-  model::SASRec m(model::SASRecOptions(num_items)
-                      .max_len(c.at("max_len").get<int64_t>())
-                      .hidden(c.at("hidden").get<int64_t>())
-                      .blocks(c.at("blocks").get<int64_t>())
-                      .heads(c.at("heads").get<int64_t>())
-                      .dropout(c.at("dropout").get<double>())
-                      .ffn(c.at("ffn").get<int64_t>())
-                      .layernorm_eps(c.at("layernorm_eps").get<double>())
-                      .init(c.value("init", std::string("xavier"))));
+  model::SASRec m(o);
   train::load_module(path, *m);
   m->to(torch::kFloat);
   m->eval();
