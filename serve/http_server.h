@@ -34,7 +34,7 @@ struct ServerOptions {
   int64_t max_batch = 16;            // queries per recommend() call
   int64_t max_wait_ms = 5;           // how long the first query of a batch waits for company
   int64_t max_body_bytes = 1 << 20;  // larger bodies get 413
-  int threads = 8;                   // HTTP handler threads
+  int threads = 32;                  // HTTP handler threads (>= max_batch, or it caps the batch)
   double read_timeout_s = 5;         // a client that stalls longer mid-request is dropped
   double write_timeout_s = 5;
   double drain_timeout_s = 30;       // stop(): longest wait for admitted requests

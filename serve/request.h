@@ -1,12 +1,13 @@
 // The body of POST /v1/recommend: parsing and validation into a serve::Query, or the HTTP status
 // and one-sentence message of what is wrong with it.
 //
-//   {"history": ["raw id", ...], "k": 10, "model": "llm" | "student", "exclude_history": true}
+//   {"history": ["raw id", ...], "k": 10, "model": "llm" | "student", "exclude_history": false}
 //
 // history is required and non-empty; its entries are strings, or JSON integers, which stand for
 // their decimal text (raw ids such as MovieLens' are numeric, so 1193 and "1193" name the same
 // item). k defaults to 10 (capped to the model's max_k when that is smaller), model to "llm"
-// when the server has it (else its first model), exclude_history to true. Unknown top-level
+// when the server has it (else its first model), exclude_history to false (as `grec recommend`
+// and evaluate: the list is what the model ranked). Unknown top-level
 // fields are rejected, so a typo ("histroy", "top_k") is an error rather than a silent default.
 #pragma once
 
@@ -37,7 +38,7 @@ struct ModelCatalog {
 };
 
 inline constexpr int64_t kDefaultK = 10;
-inline constexpr bool kDefaultExcludeHistory = true;  // a user rarely wants what they already have
+inline constexpr bool kDefaultExcludeHistory = false;  // the same default as grec recommend
 
 struct ParsedRequest {
   bool ok = false;

@@ -267,8 +267,10 @@ TEST_F(Bundle, RecommendGivesTheRankingsEvaluateScoredAndSASRecRanked) {
     std::ifstream f(p);
     std::string line;
     while (std::getline(f, line)) {
+      // Hold the parsed line: a range-for over a member of a temporary would dangle.
+      const auto j = nlohmann::json::parse(line);
       lists.emplace_back();
-      for (const auto& it : nlohmann::json::parse(line)["items"]) lists.back().push_back(it["id"]);
+      for (const auto& it : j.at("items")) lists.back().push_back(it.at("id"));
     }
     return lists;
   };

@@ -153,7 +153,7 @@ TEST(HttpServer, RecommendAnswersWithTheModelsItems) {
   q.history = {"3", "14", "15"};
   q.k = 7;
   q.model = "student";
-  q.exclude_history = true;  // the HTTP default
+  q.exclude_history = false;  // the default, as grec recommend's
   EXPECT_EQ(j["items"], expected_items(s.fake, q));
   EXPECT_EQ(j["items"].size(), 7u);
   EXPECT_EQ(j["model"], "student");
@@ -183,7 +183,6 @@ TEST(HttpServer, UnknownIdsAreSkippedWithWarnings) {
   Query q;
   q.history = {"5", "6"};
   q.k = 3;
-  q.exclude_history = true;
   EXPECT_EQ(j["items"], expected_items(s.fake, q));
 
   // No known item at all: the recommender's error, 400.

@@ -26,7 +26,7 @@ TEST(Request, DefaultsWhenOnlyHistoryIsGiven) {
   EXPECT_EQ(r.query.history, (std::vector<std::string>{"1193", "661"}));
   EXPECT_EQ(r.query.k, 10);
   EXPECT_EQ(r.query.model, "llm");
-  EXPECT_TRUE(r.query.exclude_history);
+  EXPECT_FALSE(r.query.exclude_history);
 }
 
 TEST(Request, DefaultModelIsTheStudentWithoutAnLlm) {
@@ -43,11 +43,11 @@ TEST(Request, DefaultKIsCappedByTheModel) {
 
 TEST(Request, AllFieldsAreRead) {
   const auto r = parse_recommend_request(
-      R"({"history": ["a"], "k": 500, "model": "student", "exclude_history": false})", both());
+      R"({"history": ["a"], "k": 500, "model": "student", "exclude_history": true})", both());
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.query.k, 500);
   EXPECT_EQ(r.query.model, "student");
-  EXPECT_FALSE(r.query.exclude_history);
+  EXPECT_TRUE(r.query.exclude_history);
 }
 
 TEST(Request, IntegerIdsBecomeTheirDecimalText) {

@@ -125,7 +125,6 @@ TEST(ServeCli, AnswersLikeTheRecommenderAndExitsZeroOnSigterm) {
   q.history = {raw_id(3), raw_id(17), "not-an-item", raw_id(4)};
   q.k = 6;
   q.model = "student";
-  q.exclude_history = true;
   const serve::Answer expected = recommender->recommend({q}).at(0);
   ASSERT_TRUE(expected.error.empty()) << expected.error;
   ASSERT_EQ(expected.items.size(), 6u);
