@@ -342,9 +342,22 @@ Instruction seqrec_eval_instruction(const Dataset& d, const std::vector<std::str
   } else {
     user_error("evaluation split must be 'valid' or 'test' (got '{}')", split);
   }
+  return seqrec_prefix_instruction(d, item_tokens, user, end, o);
+}
+
+Instruction seqrec_prefix_instruction(const Dataset& d, const std::vector<std::string>& item_tokens,
+                                      int64_t user, int64_t end, const InstructionOptions& o) {
+  check_common(d, item_tokens, o);
+  if (user < 0 || user >= d.num_users()) {
+    user_error("user {} out of range [0, {})", user, d.num_users());
+  }
+  if (end < 1 || end > d.length(user)) {
+    user_error("user {}: history end {} out of range [1, {}]", user, end, d.length(user));
+  }
   Ctx c{d, item_tokens, o};
-  const int64_t target = d.sequence(user)[end];
-  Draft dr{"seqrec", {{"history", id_history(c, user, end)}}, item_tokens[target], user, target};
+  const int64_t target = end < d.length(user) ? d.sequence(user)[end] : -1;
+  Draft dr{"seqrec", {{"history", id_history(c, user, end)}},
+           target >= 0 ? item_tokens[target] : std::string(), user, target};
   return realise(dr, "seqrec", o, 0);
 }
 

@@ -93,6 +93,11 @@ Instruction seqrec_eval_instruction(const Dataset& d, const std::vector<std::str
                                     int64_t user, const std::string& split,
                                     const InstructionOptions& o);
 
+// The same prompt for the history items[0, end) of user u, 1 <= end <= length (the teacher of
+// stage distill asks it at training positions); item = seq[end], or -1 when end = length.
+Instruction seqrec_prefix_instruction(const Dataset& d, const std::vector<std::string>& item_tokens,
+                                      int64_t user, int64_t end, const InstructionOptions& o);
+
 // The evaluation seqrec prompt (phrasing 0, wrapped) split around its history: prompt =
 // prefix + history + suffix for every history text (the serving bundle's prompt.json). UserError
 // when the template or phrasing does not contain the history exactly once.

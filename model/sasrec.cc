@@ -119,7 +119,7 @@ PackedHidden SASRecImpl::forward_packed(const torch::Tensor& seq) {
   torch::Tensor items = flat.index_select(0, out.index);
   // Position of column t in a batch of width W: counted so that the last column is max_len - 1.
   torch::Tensor pos = out.index.remainder(width) + (options_.max_len() - width);
-  torch::Tensor x = item_emb(items) * std::sqrt(double(options_.hidden())) + pos_emb(pos);
+  torch::Tensor x = item_rows(items) * std::sqrt(double(options_.hidden())) + pos_emb(pos);
   x = F::dropout(x, F::DropoutFuncOptions().p(options_.dropout()).training(is_training()));
   torch::Tensor mask = causal_padding_mask(seq);
   for (const auto& block : *blocks) {
@@ -138,19 +138,7 @@ torch::Tensor SASRecImpl::forward(const torch::Tensor& seq) {
 }
 
 torch::Tensor SASRecImpl::last_hidden(const torch::Tensor& seq) {
-  return forward(seq).select(1, seq.size(1) - 1);
-}
-
-torch::Tensor SASRecImpl::item_table() const { return item_emb->weight.slice(0, 1); }
-
-torch::Tensor SASRecImpl::score_all(const torch::Tensor& seq) {
-  torch::Tensor h = last_hidden(seq);
-  return torch::matmul(h, item_table().t().to(h.scalar_type()));
-}
-
-torch::Tensor SASRecImpl::score_items(const torch::Tensor& h, const torch::Tensor& items) {
-  torch::Tensor e = item_emb(items);                       // [T, K, d]
-  return (e * h.unsqueeze(1).to(e.scalar_type())).sum(-1);  // [T, K]
+  return last_rows(forward_packed(seq));
 }
 
 }  // namespace grec::model

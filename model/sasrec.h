@@ -18,6 +18,8 @@
 
 #include <torch/torch.h>
 
+#include "model/sequential_recommender.h"
+
 namespace grec::model {
 
 struct SASRecOptions {
@@ -33,14 +35,6 @@ struct SASRecOptions {
   // "xavier": xavier-normal weights and embeddings (the input embedding is scaled by sqrt(d)).
   // "normal": N(0, 0.02) everywhere (GPT-style), kept for comparison.
   TORCH_ARG(std::string, init) = "xavier";
-};
-
-// The packed form of a batch: only its non-padding positions.
-struct PackedHidden {
-  torch::Tensor hidden;  // [T, d] outputs at the non-padding positions, row-major over (b, t)
-  torch::Tensor index;   // [T] flat positions b * W + t of those rows in the [B, W] batch
-  int64_t batch = 0;
-  int64_t width = 0;
 };
 
 class SASRecBlockImpl : public torch::nn::Module {
@@ -67,24 +61,24 @@ class SASRecBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(SASRecBlock);
 
-class SASRecImpl : public torch::nn::Module {
+class SASRecImpl : public torch::nn::Module, public SequentialRecommender {
  public:
   explicit SASRecImpl(SASRecOptions options);
 
   // seq: [B, W] int64 (0 = padding, item i = i + 1), W <= max_len -> hidden [B, W, d].
   torch::Tensor forward(const torch::Tensor& seq);
   // The same on the non-padding positions only (what the losses need).
-  PackedHidden forward_packed(const torch::Tensor& seq);
+  PackedHidden forward_packed(const torch::Tensor& seq) override;
   // Hidden state of the last column (the most recent item): [B, d].
   torch::Tensor last_hidden(const torch::Tensor& seq);
-  // Scores of every real item for the next step after each sequence: [B, num_items]
-  // (column j = item id j).
-  torch::Tensor score_all(const torch::Tensor& seq);
-  // Scores of given rows against given candidate rows of the table: h [T, d], items [T, K]
-  // (table rows, i.e. item id + 1) -> [T, K].
-  torch::Tensor score_items(const torch::Tensor& h, const torch::Tensor& items);
-  // The table rows of the real items, [num_items, d] (tied output weights).
-  torch::Tensor item_table() const;
+  // score_all, score_items, item_table, item_rows: SequentialRecommender (the item table is
+  // tied between input and output).
+
+  int64_t num_items() const override { return options_.num_items(); }
+  int64_t max_len() const override { return options_.max_len(); }
+  int64_t hidden_size() const override { return options_.hidden(); }
+  torch::nn::Embedding& item_embedding() override { return item_emb; }
+  torch::nn::Module& as_module() override { return *this; }
 
   const SASRecOptions& options() const { return options_; }
 

@@ -53,7 +53,7 @@ SASRecLoss parse_sasrec_loss(const std::string& name) {
 
 bool loss_needs_negatives(SASRecLoss loss) { return loss != SASRecLoss::kCe; }
 
-torch::Tensor sasrec_loss_sum(SASRecImpl& model, const torch::Tensor& hidden,
+torch::Tensor sasrec_loss_sum(SequentialRecommender& model, const torch::Tensor& hidden,
                               const torch::Tensor& targets, const torch::Tensor& negatives,
                               SASRecLoss loss) {
   TORCH_CHECK(hidden.dim() == 2 && targets.dim() == 1 && hidden.size(0) == targets.size(0),

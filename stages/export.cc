@@ -50,6 +50,10 @@ Stage make_export_stage() {
   s.help = "serving bundle: merged LLM in HF layout, items, trie, student, manifest (off by default)";
   s.config_sections = {"export", "align", "evaluate", "data"};
   s.inputs = {"ingest", "rqvae", "sasrec", "align", "evaluate"};
+  // The distilled student replaces stage sasrec's in the bundle when stage distill runs.
+  s.config_inputs = [](const Config& c) {
+    return c.get_bool("distill.enabled") ? std::vector<std::string>{"distill"} : std::vector<std::string>{};
+  };
   s.declare = declare_export;
   s.run = run_export;
   s.enabled = [](const Config& c) { return c.get_bool("export.enabled"); };

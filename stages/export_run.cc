@@ -91,7 +91,15 @@ nlohmann::json export_run(const Config& config, const RunDir& run, const std::st
   c.prompt.max_prompt_tokens = config.get_int("align.max_len") - ids.levels;
   c.num_beams = config.get_int("evaluate.num_beams");
   if (fs::exists(aligned_model_dir(run) + "/config.json")) c.llm_dir = aligned_model_dir(run);
-  if (fs::exists(run.artifacts("sasrec") + "/model.safetensors")) c.student_dir = run.artifacts("sasrec");
+  // The student: stage distill's (a SASRec distilled from the LLM) when it wrote one, else the
+  // plain SASRec of stage sasrec.
+  const bool distilled = config.get_bool("distill.enabled") &&
+                         fs::exists(run.artifacts("distill") + "/model.safetensors");
+  if (distilled) {
+    c.student_dir = run.artifacts("distill");
+  } else if (fs::exists(run.artifacts("sasrec") + "/model.safetensors")) {
+    c.student_dir = run.artifacts("sasrec");
+  }
 
   const nlohmann::json evaluate = json_or_null(run.artifacts("evaluate") + "/results.json");
   const auto eval_row = [&](const char* model) {
@@ -112,8 +120,10 @@ nlohmann::json export_run(const Config& config, const RunDir& run, const std::st
     nlohmann::json sasrec = json_or_null(run.artifacts("sasrec") + "/results.json");
     sources["student"] = {{"path", fs::absolute(c.student_dir).string()},
                           {"architecture", "SASRec"},
+                          {"distilled", distilled},
                           {"evaluate", eval_row("sasrec")},
                           {"sasrec", sasrec}};
+    if (distilled) sources["student"]["distill"] = json_or_null(run.artifacts("distill") + "/results.json");
   }
   int64_t dataset_bytes = 0;
   c.provenance = {

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "export/student.h"
+#include "model/teacher_item_term.h"
 #include "train/tensor_io.h"
 
 namespace grec::stages {
@@ -28,11 +29,24 @@ nlohmann::json sasrec_config_json(const model::SASRecOptions& o) {
 }
 
 void write_sasrec_artifact(const RunDir& run, model::SASRec& model) {
+  write_sasrec_files(run.artifacts("sasrec"), model);
+}
+
+void write_sasrec_files(const std::string& dir, model::SASRec& model) {
   const nlohmann::json config = sasrec_config_json(model->options());
-  make_dirs(run.artifacts("sasrec"));
-  train::save_module(sasrec_model_path(run), *model, {{"format", "grec-sasrec"},
-                                                       {"config", config.dump()}});
-  write_file_atomic(sasrec_config_path(run), config.dump(2) + "\n");
+  make_dirs(dir);
+  model::SASRec plain = model;
+  if (model->has_teacher_term()) {
+    // A plain SASRec with the same weights and the folded item table.
+    plain = model::SASRec(model->options());
+    torch::NoGradGuard no_grad;
+    const auto source = model->named_parameters();
+    for (auto& p : plain->named_parameters()) p.value().copy_(source[p.key()]);
+    plain->item_emb->weight.copy_(model->teacher_term()->fold_into(model->item_emb->weight));
+  }
+  train::save_module(dir + "/model.safetensors", *plain,
+                     {{"format", "grec-sasrec"}, {"config", config.dump()}});
+  write_file_atomic(dir + "/config.json", config.dump(2) + "\n");
 }
 
 torch::Tensor read_sasrec_item_table(const RunDir& run, int64_t num_items) {

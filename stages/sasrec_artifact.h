@@ -24,6 +24,9 @@ nlohmann::json sasrec_config_json(const model::SASRecOptions& options);
 
 // Writes both files atomically (rank 0 only).
 void write_sasrec_artifact(const RunDir& run, model::SASRec& model);
+// The same two files in `dir` (stage distill's student). A teacher term on the model is folded
+// into item_emb.weight, so the files always describe a plain SASRec.
+void write_sasrec_files(const std::string& dir, model::SASRec& model);
 
 // The item table of the saved model: [num_items, hidden] float32, row i = item i. UserError when
 // stage sasrec has not written it, or when it was trained on a dataset with another item count.

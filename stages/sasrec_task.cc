@@ -9,8 +9,6 @@
 #include "train/train_options.h"
 
 namespace grec::stages {
-namespace {
-
 train::TrainOptions sasrec_train_defaults() {
   train::TrainOptions d;
   d.optimizer = "adam";
@@ -23,6 +21,8 @@ train::TrainOptions sasrec_train_defaults() {
   d.checkpoint_every = 0;
   return d;
 }
+
+namespace {
 
 torch::Tensor long_tensor(const std::vector<int64_t>& v, std::vector<int64_t> shape) {
   return torch::from_blob(const_cast<int64_t*>(v.data()), shape, torch::kLong).clone();
@@ -52,7 +52,11 @@ void declare_sasrec(ConfigSchema& s) {
 
 
 SASRecTask::SASRecTask(const data::Dataset& dataset, const Config& config, dist::Communicator& comm,
-           uint64_t seed)
+                       uint64_t seed)
+    : SASRecTask(dataset, config, comm, seed, nullptr) {}
+
+SASRecTask::SASRecTask(const data::Dataset& dataset, const Config& config, dist::Communicator& comm,
+                       uint64_t seed, const std::function<StudentModel()>& student)
     : data_(dataset), comm_(comm), seed_(seed), model_(nullptr) {
   loss_ = model::parse_sasrec_loss(config.get_string("sasrec.loss"));
   batch_options_.max_len = config.get_int("sasrec.max_len");
@@ -77,14 +81,21 @@ SASRecTask::SASRecTask(const data::Dataset& dataset, const Config& config, dist:
     if (k == 10) selection_ = "NDCG@10";
   }
   torch::manual_seed(seed);  // the same initial weights on every rank (rank 0's are broadcast too)
-  model_ = model::SASRec(model::SASRecOptions(dataset.num_items())
-                             .max_len(batch_options_.max_len)
-                             .hidden(config.get_int("sasrec.hidden"))
-                             .blocks(config.get_int("sasrec.blocks"))
-                             .heads(config.get_int("sasrec.heads"))
-                             .dropout(config.get_float("sasrec.dropout"))
-                             .ffn(config.get_int("sasrec.ffn"))
-                             .init(config.get_string("sasrec.init")));
+  if (student) {
+    student_ = student();
+    GREC_CHECK(student_.module && student_.net, "SASRecTask: the student factory returned no model");
+    model_ = model::SASRec(std::dynamic_pointer_cast<model::SASRecImpl>(student_.module));
+  } else {
+    model_ = model::SASRec(model::SASRecOptions(dataset.num_items())
+                               .max_len(batch_options_.max_len)
+                               .hidden(config.get_int("sasrec.hidden"))
+                               .blocks(config.get_int("sasrec.blocks"))
+                               .heads(config.get_int("sasrec.heads"))
+                               .dropout(config.get_float("sasrec.dropout"))
+                               .ffn(config.get_int("sasrec.ffn"))
+                               .init(config.get_string("sasrec.init")));
+    student_ = {model_.ptr(), model_.get()};
+  }
   users_ = data::sasrec_train_users(dataset);
   if (users_.empty()) user_error("sasrec: no user has two or more training items in the dataset");
   valid_ = eval::split_cases(dataset, "valid");
@@ -102,7 +113,7 @@ std::string SASRecTask::dataset_fingerprint() const {
 torch::Tensor SASRecTask::loss_sum(const train::Batch& batch) {
   if (batch.indices.empty()) {
     torch::Tensor zero = torch::zeros({});
-    for (const auto& p : model_->parameters()) zero = zero + p.sum() * 0.0;
+    for (const auto& p : student_.module->parameters()) zero = zero + p.sum() * 0.0;
     return zero;
   }
   std::vector<int64_t> users;
@@ -113,29 +124,37 @@ torch::Tensor SASRecTask::loss_sum(const train::Batch& batch) {
   }
   data::SequenceBatch b = data::make_train_batch(data_, users, seeds, batch_options_);
   torch::Tensor input = long_tensor(b.input, {b.batch, b.width});
-  model::PackedHidden packed = model_->forward_packed(input);
+  model::PackedHidden packed = student_.net->forward_packed(input);
   torch::Tensor target = long_tensor(b.target, {b.batch * b.width}).index_select(0, packed.index);
   torch::Tensor negatives;
   if (b.num_negatives > 0) {
     negatives = long_tensor(b.negatives, {b.batch * b.width, b.num_negatives})
                     .index_select(0, packed.index);
   }
-  return model::sasrec_loss_sum(*model_, packed.hidden, target, negatives, loss_);
+  torch::Tensor loss = model::sasrec_loss_sum(*student_.net, packed.hidden, target, negatives, loss_);
+  torch::Tensor extra = extra_loss_sum(b, packed, batch);
+  return extra.defined() ? loss + extra : loss;
+}
+
+model::SASRec& SASRecTask::model() {
+  GREC_CHECK(!model_.is_empty(), "SASRecTask::model(): the student is not a SASRec");
+  return model_;
 }
 
 std::vector<int64_t> SASRecTask::ranks(const std::string& split,
                                        std::vector<std::vector<int64_t>>* held_out) {
-  const bool was_training = model_->is_training();
-  model_->eval();
+  torch::nn::Module& m = *student_.module;
+  const bool was_training = m.is_training();
+  m.eval();
   data::SequenceBatchOptions input_options = batch_options_;
   auto scorer = [&](const std::vector<const eval::RankingCase*>& batch) {
     std::vector<const std::vector<int64_t>*> histories;
     for (const auto* c : batch) histories.push_back(&c->history);
     data::SequenceBatch b = data::make_input_batch(histories, input_options);
-    return model_->score_all(long_tensor(b.input, {b.batch, b.width}));
+    return student_.net->score_all(long_tensor(b.input, {b.batch, b.width}));
   };
   std::vector<int64_t> r = eval::case_ranks(cases(split), scorer, ranking_, &comm_, held_out);
-  model_->train(was_training);
+  m.train(was_training);
   return r;
 }
 

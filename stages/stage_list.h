@@ -15,6 +15,7 @@ Stage make_align_stage();
 // True when prune.keep is set: align then trains on the kept samples (stages/prune.cc).
 bool prune_enabled(const Config& config);
 Stage make_evaluate_stage();
+Stage make_distill_stage();
 Stage make_export_stage();
 
 }  // namespace grec::stages

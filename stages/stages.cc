@@ -15,6 +15,7 @@ const std::vector<Stage>& all_stages() {
       make_prune_stage(),  // off unless prune.keep is set
       make_align_stage(),
       make_evaluate_stage(),
+      make_distill_stage(),  // off unless distill.enabled
       make_export_stage(),  // off unless export.enabled
   };
   return stages;

@@ -4,8 +4,10 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 #include "core/error.h"
@@ -62,7 +64,8 @@ nlohmann::json TrainerState::to_json() const {
           {"epoch", epoch},
           {"step_in_epoch", step_in_epoch},
           {"best_step", best_step},
-          {"best_metric", best_metric},
+          // No validation yet: -inf, which JSON cannot hold; written as null.
+          {"best_metric", std::isfinite(best_metric) ? nlohmann::json(best_metric) : nullptr},
           {"best_valid", best_valid},
           {"evals_since_best", evals_since_best},
           {"skipped_steps", skipped_steps},
@@ -79,7 +82,8 @@ TrainerState TrainerState::from_json(const nlohmann::json& j) {
   s.epoch = j.at("epoch").get<int64_t>();
   s.step_in_epoch = j.at("step_in_epoch").get<int64_t>();
   s.best_step = j.at("best_step").get<int64_t>();
-  s.best_metric = j.at("best_metric").get<double>();
+  const auto& best = j.at("best_metric");
+  s.best_metric = best.is_null() ? -std::numeric_limits<double>::infinity() : best.get<double>();
   s.best_valid = j.value("best_valid", nlohmann::json::object());
   s.evals_since_best = j.at("evals_since_best").get<int64_t>();
   s.skipped_steps = j.value("skipped_steps", int64_t{0});

@@ -174,6 +174,7 @@ int run_pipeline(const std::vector<Stage>& stages, const Config& config, const d
     if (root) {
       make_dirs(run.artifacts(stage.name));
       set_aside_stale_checkpoints(run, stage.name, key);
+      for (const auto& extra : stage.extra_checkpoints) set_aside_stale_checkpoints(run, extra, key);
     }
     dist::barrier();
     const auto t0 = std::chrono::steady_clock::now();

@@ -51,6 +51,9 @@ struct Stage {
   // When the stage is off for a config: the file the config gives in place of its output; its
   // fingerprint enters the keys of the stages that read this one.
   std::function<std::string(const Config&)> replaced_by;
+  // Checkpoint folders of further trainers the stage runs besides checkpoints/<name> (distill's
+  // plain student): set aside with it when the key changes, never resumed under another key.
+  std::vector<std::string> extra_checkpoints;
 };
 
 // The stage called `name` in `stages`; null when there is none.

@@ -133,6 +133,18 @@ TEST(Instructions, EvalPromptsUsePhrasingZeroAndTheRightHistory) {
             head + "<a_0><b_2>, <a_0><b_3>" + tail);
   EXPECT_THROW(seqrec_eval_instruction(d, tok, 0, "train", o), UserError);
   EXPECT_THROW(seqrec_eval_instruction(d, tok, 1, "test", o), UserError);
+  // A training position (stage distill's teacher): the history items[0, end) and nothing after.
+  o.max_history = 20;
+  const Instruction p2 = seqrec_prefix_instruction(d, tok, 0, 2, o);
+  EXPECT_EQ(p2.prompt, head + "<a_0><b_0>, <a_0><b_1>" + tail);
+  EXPECT_EQ(p2.item, 2);
+  EXPECT_EQ(seqrec_prefix_instruction(d, tok, 0, 3, o).prompt, va.prompt);  // end = train_end
+  Dataset changed = d;  // every item from position 2 on replaced: the prompt at end 2 stays
+  for (int64_t k = d.seq_offsets[0] + 2; k < d.seq_offsets[1]; ++k) changed.seq_items[k] = 0;
+  EXPECT_EQ(seqrec_prefix_instruction(changed, tok, 0, 2, o).prompt, p2.prompt);
+  EXPECT_EQ(seqrec_prefix_instruction(d, tok, 0, d.length(0), o).item, -1);
+  EXPECT_THROW(seqrec_prefix_instruction(d, tok, 0, 0, o), UserError);
+  EXPECT_THROW(seqrec_prefix_instruction(d, tok, 0, d.length(0) + 1, o), UserError);
 }
 
 // Random users; items >= kTrainItems occur only in valid/test positions, and every held-out

@@ -12,7 +12,7 @@
 
 #include "data_pipeline/dataset.h"
 #include "stages/prune_kept.h"
-#include "tests/test_util/shell.h"
+#include "tests/test_util/grec_cli.h"
 #include "tests/test_util/temp_dir.h"
 
 namespace {
@@ -20,25 +20,15 @@ namespace {
 namespace fs = std::filesystem;
 
 using Result = grec::test::ShellResult;
-using grec::test::run_shell;
 
-Result grec(const std::string& args) { return run_shell(std::string(GREC_BINARY) + " " + args); }
-
-Result grec_two_ranks(const std::string& args) {
-  return run_shell(std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ") +
-                   GREC_MPIEXEC + " -n 2 --oversubscribe --bind-to none " + GREC_BINARY + " " + args);
-}
+Result grec(const std::string& args) { return grec::test::run_grec(args); }
+Result grec_two_ranks(const std::string& args) { return grec::test::run_grec_two_ranks(args); }
 
 class PruneCli : public ::testing::Test {
  protected:
   void SetUp() override {
     config_ = (dir_ / "tiny.yaml").string();
-    std::ofstream(config_) << "run: { name: tiny, dir: " << (dir_ / "runs").string() << " }\n"
-                           << "dist: { threads: 1 }\n"
-                           << "ingest:\n  format: synth\n  synth: { users: 120, items: 50, seed: 5 }\n"
-                           << "sasrec:\n  hidden: 16\n  max_len: 20\n"
-                           << "  train: { epochs: 3, global_batch_size: 64 }\n"
-                           << "rqvae:\n  codebook_size: 8\n  train: { epochs: 200 }\n"
+    std::ofstream(config_) << grec::test::tiny_run_yaml((dir_ / "runs").string())
                            << "prune:\n  keep: 0.25\n  influence: { depth: 60, repeats: 2, batch_size: 64 }\n"
                            << "  effort: { warmup_steps: 4, valid_users: 10 }\n"
                            << "align:\n  prompt_template: \"{instruction}\\n\"\n"

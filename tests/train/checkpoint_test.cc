@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "core/error.h"
 #include "tests/test_util/temp_dir.h"
@@ -131,6 +133,23 @@ TEST_F(CheckpointTest, RngStateRestoresTheStream) {
   EXPECT_TRUE(torch::equal(torch::randn({8}), expected));
   fs::resize_file(gt::rng_file(root_, 1), 30);
   EXPECT_THROW(gt::read_rank_rng(root_, 1), grec::UserError);
+}
+
+// A stop before the first validation saves best_metric = -inf, which JSON writes as null; it must
+// read back as -inf, not make the checkpoint unreadable.
+TEST(TrainerState, NoValidationYetRoundTrips) {
+  gt::TrainerState st;
+  st.step = 5;
+  st.best_metric = -std::numeric_limits<double>::infinity();
+  st.config_hash = "abc";
+  const nlohmann::json j = nlohmann::json::parse(st.to_json().dump());
+  EXPECT_TRUE(j.at("best_metric").is_null());
+  const gt::TrainerState back = gt::TrainerState::from_json(j);
+  EXPECT_EQ(back.step, 5);
+  EXPECT_TRUE(std::isinf(back.best_metric) && back.best_metric < 0);
+  st.best_metric = 0.25;
+  EXPECT_EQ(gt::TrainerState::from_json(nlohmann::json::parse(st.to_json().dump())).best_metric,
+            0.25);
 }
 
 TEST(Precision, Bf16AutocastCastsMatmulsOnly) {
