@@ -167,8 +167,21 @@ struct StudentResult {
   train::TrainResult fit;
 };
 
+// The students train as stage sasrec does (each distill.train key the config leaves unset comes
+// from sasrec.train), so the plain student is the pipeline's SASRec baseline. GRU4Rec learns
+// slowly at SASRec's rate: unless set, its lr is 5e-3 and its patience 20 (ML-100K,
+// docs/results.md: at 1e-3 it stopped below popularity).
+train::TrainOptions distill_train_options(const Config& config) {
+  train::TrainOptions o = train::TrainOptions::from_config(config, "distill.train", "sasrec.train");
+  if (config.get_string("distill.student") == "gru4rec") {
+    if (!config.is_set("distill.train.lr")) o.lr = 5e-3;
+    if (!config.is_set("distill.train.early_stop_patience")) o.early_stop_patience = 20;
+  }
+  return o;
+}
+
 StudentResult train_student(StageContext& ctx, DistillTask& task, const std::string& name) {
-  train::TrainOptions options = train::TrainOptions::from_config(ctx.config, "distill.train");
+  const train::TrainOptions options = distill_train_options(ctx.config);
   train::Trainer trainer(options, name, ctx.run, ctx.comm, ctx.metrics,
                          ctx.config.hash({"distill", "sasrec"}));
   StudentResult r;
@@ -262,9 +275,12 @@ nlohmann::json run_distill(StageContext& ctx) {
       .confidence(config.get_float("distill.weights.confidence"))
       .consistency(config.get_float("distill.weights.consistency"))
       .position_lambda(config.get_float("distill.weights.position_lambda"));
-  const auto seed = static_cast<uint64_t>(config.get_int("distill.train.seed"));
-  GREC_INFO("distill: {} student, {} teacher samples (top {}), λ {}, embedding term {}", student,
-            teacher.size(), teacher.k, lo.lambda, use_embedding ? teacher.embedding : "off");
+  const train::TrainOptions train_options = distill_train_options(config);
+  const auto seed = static_cast<uint64_t>(train_options.seed);
+  GREC_INFO("distill: {} student, {} teacher samples (top {}), λ {}, embedding term {}, lr {}, "
+            "patience {}", student, teacher.size(), teacher.k, lo.lambda,
+            use_embedding ? teacher.embedding : "off", train_options.lr,
+            train_options.early_stop_patience);
 
   DistillTask task(d, config, ctx.comm, seed,
                    student_factory(config, d.num_items(),
@@ -274,6 +290,10 @@ nlohmann::json run_distill(StageContext& ctx) {
   nlohmann::json results = {{"student", student},
                             {"lambda", lo.lambda},
                             {"embedding", use_embedding ? teacher.embedding : "off"},
+                            {"train", {{"seed", train_options.seed}, {"lr", train_options.lr},
+                                       {"epochs", train_options.epochs},
+                                       {"early_stop_patience", train_options.early_stop_patience},
+                                       {"global_batch_size", train_options.global_batch_size}}},
                             {"distilled", {{"valid", distilled.valid}, {"test", distilled.test},
                                            {"best_step", distilled.fit.best_step},
                                            {"train_wall_s", distilled.fit.wall_s}}}};

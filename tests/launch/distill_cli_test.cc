@@ -40,7 +40,7 @@ class DistillCli : public ::testing::Test {
                            << "evaluate: { num_beams: 10, max_users: 30, max_valid_users: 20 }\n"
                            << "distill:\n  enabled: true\n"
                            << "  teacher: { num_beams: 10, top_k: 5, batch_size: 16 }\n"
-                           << "  train: { epochs: 3, global_batch_size: 64 }\n";
+                           << "  train: { epochs: 4 }\n";
   }
   fs::path root() const { return dir_ / "runs" / "tiny"; }
   fs::path artifacts() const { return root() / "artifacts" / "distill"; }
@@ -84,6 +84,10 @@ TEST_F(DistillCli, TeacherListsStudentsAndTwoRanksAsOne) {
   EXPECT_EQ(results["distilled"]["test"]["users"], results["plain"]["test"]["users"]);
   EXPECT_GT(results["serving"]["speedup"].get<double>(), 1.0) << results.dump();
   EXPECT_EQ(results["embedding"], "text");  // synthetic items have titles
+  // The students train as stage sasrec does, except where distill.train says otherwise.
+  EXPECT_EQ(results["train"]["epochs"], 4);             // distill.train
+  EXPECT_EQ(results["train"]["global_batch_size"], 64);  // sasrec.train (the default is 128)
+  EXPECT_DOUBLE_EQ(results["train"]["lr"].get<double>(), 1e-3);
   // The distilled SASRec is saved folded: a plain SASRec the serving bundle loads.
   EXPECT_NO_THROW(grec::bundle::load_student(artifacts().string()));
 
@@ -110,6 +114,8 @@ TEST_F(DistillCli, TeacherListsStudentsAndTwoRanksAsOne) {
   EXPECT_EQ(fs::last_write_time(teacher()), teacher_time);
   const auto g_results = nlohmann::json::parse(std::ifstream(artifacts() / "results.json"));
   EXPECT_EQ(g_results["student"], "gru4rec");
+  EXPECT_DOUBLE_EQ(g_results["train"]["lr"].get<double>(), 5e-3);  // GRU4Rec's own default
+  EXPECT_EQ(g_results["train"]["early_stop_patience"], 20);
   EXPECT_GT(g_results["distilled"]["test"]["HR@10"].get<double>(), 0.0) << g_results.dump();
   EXPECT_TRUE(g_results.contains("plain"));
   EXPECT_FALSE(fs::exists(artifacts() / "model.safetensors"));
