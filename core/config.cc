@@ -81,6 +81,25 @@ ConfigSchema& ConfigSchema::add(ConfigKey key) {
   return *this;
 }
 
+ConfigSchema& ConfigSchema::inherit(const std::string& section, const std::string& from) {
+  GREC_CHECK(is_section(section) && is_section(from) && section != from,
+             "inherit('{}', '{}'): both must be declared sections, and different", section, from);
+  inherits_.emplace_back(section, from);
+  return *this;
+}
+
+std::string ConfigSchema::inherited_from(const std::string& path) const {
+  const ConfigKey* key = find(path);
+  if (key == nullptr) return "";
+  for (const auto& [section, from] : inherits_) {
+    if (path.rfind(section + ".", 0) != 0) continue;
+    const std::string source = from + path.substr(section.size());
+    const ConfigKey* src = find(source);
+    if (src != nullptr && src->type == key->type) return source;
+  }
+  return "";
+}
+
 ConfigSchema& ConfigSchema::add_bool(const std::string& p, bool def, const std::string& doc) {
   return add({p, ConfigType::kBool, def ? "true" : "false", false, doc, {}});
 }
@@ -153,6 +172,8 @@ std::string ConfigSchema::closest(const std::string& path) const {
 
 // ---------------------------------------------------------------------------------------------
 // Config
+
+constexpr const char* kInherited = "inherited from ";
 
 struct Config::Impl {
   std::shared_ptr<const ConfigSchema> schema;
@@ -283,6 +304,15 @@ void Config::Impl::set(const std::string& path, const YAML::Node& node,
     }
     norm = YAML::Node(s);
   }
+  // Inherited values are cached on first read; a new value anywhere may change them.
+  for (auto it = origins.begin(); it != origins.end();) {
+    if (it->second.rfind(kInherited, 0) == 0) {
+      values.erase(it->first);
+      it = origins.erase(it);
+    } else {
+      ++it;
+    }
+  }
   values[path] = norm;
   origins[path] = origin;
 }
@@ -381,8 +411,16 @@ const YAML::Node& Config::Impl::value(const std::string& path, ConfigType want) 
   auto it = values.find(path);
   if (it != values.end()) return it->second;
   GREC_CHECK(!key->required, "required key '{}' has no value", path);
-  // Defaults are stored lazily: parse the declared default once.
   auto* self = const_cast<Impl*>(this);
+  const std::string from = schema->inherited_from(path);
+  if (!from.empty()) {
+    YAML::Node v = YAML::Clone(value(from, want));
+    const auto o = origins.find(from);
+    self->origins[path] = fmt::format("{}'{}' ({})", kInherited, from,
+                                      o == origins.end() ? "default" : o->second);
+    return self->values[path] = v;
+  }
+  // Defaults are stored lazily: parse the declared default once.
   YAML::Node def = YAML::Load(key->default_yaml);
   YAML::Node norm;
   if (is_list(key->type)) {
@@ -483,7 +521,8 @@ std::string Config::origin(const std::string& path) const {
 
 bool Config::is_set(const std::string& path) const {
   auto it = impl_->origins.find(path);
-  return it != impl_->origins.end() && it->second != "default";
+  return it != impl_->origins.end() && it->second != "default" &&
+         it->second.rfind(kInherited, 0) != 0;
 }
 
 const std::string& Config::source() const { return impl_->source; }

@@ -45,6 +45,12 @@ class ConfigSchema {
   ConfigSchema& add_string_list(const std::string& path, const std::vector<std::string>& def,
                                 const std::string& doc);
   ConfigSchema& add_required(const std::string& path, ConfigType type, const std::string& doc);
+  // Keys under `section` that no file or override sets take the value of the same key under
+  // `from` (set or default) instead of their own default: "distill.train" from "sasrec.train".
+  // The resolved dump holds the inherited values, so a resolved config reproduces the run.
+  ConfigSchema& inherit(const std::string& section, const std::string& from);
+  // The key `path` inherits from ("" when none): same suffix under `from`, same type.
+  std::string inherited_from(const std::string& path) const;
 
   // nullptr when `path` is not a declared key.
   const ConfigKey* find(const std::string& path) const;
@@ -58,6 +64,7 @@ class ConfigSchema {
   ConfigSchema& add(ConfigKey key);
   std::vector<ConfigKey> keys_;
   std::map<std::string, size_t> index_;
+  std::vector<std::pair<std::string, std::string>> inherits_;  // (section, from)
 };
 
 class Config {
@@ -86,9 +93,11 @@ class Config {
   std::vector<double> get_float_list(const std::string& path) const;
   std::vector<std::string> get_string_list(const std::string& path) const;
 
-  // Where the value came from: "configs/x.yaml:12", "--set", or "default".
+  // Where the value came from: "configs/x.yaml:12", "--set", "default", or
+  // "inherited from 'sasrec.train.lr' (default)".
   std::string origin(const std::string& path) const;
-  // True when the value was given by a file or an override rather than the default.
+  // True when the value was given by a file or an override rather than a default (own or
+  // inherited).
   bool is_set(const std::string& path) const;
 
   // The resolved tree as YAML, every key present, in declaration order. With `prefixes`, only

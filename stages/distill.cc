@@ -79,7 +79,14 @@ void declare_distill(ConfigSchema& s) {
   s.add_string("distill.teacher.file", "",
                "a teacher file to read instead of computing one (refused when computed for "
                "another dataset, model or teacher config)");
+  s.add_float("distill.gru4rec.lr", 5e-3,
+              "GRU4Rec student: learning rate, in place of distill.train.lr (which SASRec uses)");
+  s.add_int("distill.gru4rec.early_stop_patience", 20,
+            "GRU4Rec student: evaluations without improvement before it stops, in place of "
+            "distill.train.early_stop_patience");
   train::TrainOptions::declare(s, "distill.train", sasrec_train_defaults());
+  // The students train as stage sasrec does unless distill.train says otherwise.
+  s.inherit("distill.train", "sasrec.train");
 }
 
 std::string dataset_fingerprint(const data::Dataset& d) {
@@ -167,15 +174,19 @@ struct StudentResult {
   train::TrainResult fit;
 };
 
-// The students train as stage sasrec does (each distill.train key the config leaves unset comes
-// from sasrec.train), so the plain student is the pipeline's SASRec baseline. GRU4Rec learns
-// slowly at SASRec's rate: unless set, its lr is 5e-3 and its patience 20 (ML-100K,
-// docs/results.md: at 1e-3 it stopped below popularity).
+// The students' trainer: distill.train, which inherits every key it leaves unset from
+// sasrec.train (declare_distill), so the plain student is the pipeline's SASRec baseline. GRU4Rec
+// learns slowly at SASRec's rate (ML-100K, docs/results.md: at 1e-3 it stopped below
+// popularity), so its lr and patience are its own keys.
 train::TrainOptions distill_train_options(const Config& config) {
-  train::TrainOptions o = train::TrainOptions::from_config(config, "distill.train", "sasrec.train");
+  train::TrainOptions o = train::TrainOptions::from_config(config, "distill.train");
   if (config.get_string("distill.student") == "gru4rec") {
-    if (!config.is_set("distill.train.lr")) o.lr = 5e-3;
-    if (!config.is_set("distill.train.early_stop_patience")) o.early_stop_patience = 20;
+    o.lr = config.get_float("distill.gru4rec.lr");
+    o.early_stop_patience = config.get_int("distill.gru4rec.early_stop_patience");
+    if (!(o.lr > 0)) {
+      user_error("distill.gru4rec.lr must be > 0, got {} ({})", o.lr,
+                 config.origin("distill.gru4rec.lr"));
+    }
   }
   return o;
 }

@@ -2,7 +2,7 @@
 // (user, end) of the align mixture by its influence on the surrogate SASRec's empirical risk and
 // by the effort the LLM spends on it, and keeps prune.keep of them by coverage-enhanced selection;
 // align then builds its per-user tasks (seqrec, fusionseqrec, itemsearch) from the kept prefixes
-// only, and the item-level tasks whole. Off unless prune.keep is set.
+// only, and the item-level tasks whole. Off while prune.keep is 0 (the default).
 //
 // Scoring is sharded over ranks by fixed batches of prune.influence.batch_size samples (batch b
 // on rank b mod world), so a sample's scores are computed in the same batch whatever the number
@@ -45,7 +45,7 @@ bool needs_surrogate(const std::string& m) { return needs_influence(m) || m == "
 void declare_prune(ConfigSchema& s) {
   s.add_float("prune.keep", 0,
               "samples to keep: a count >= 1 or a fraction < 1 of the per-user training samples "
-              "(seqrec prefixes); unset = stage off, align trains on every sample");
+              "(seqrec prefixes); 0 (default) = stage off, align trains on every sample");
   s.add_choice("prune.method", "dealrec", methods(),
                "dealrec: minmax(influence) + lambda minmax(effort), coverage selection; random; "
                "influence / effort: one score alone, coverage selection; ccs_only: coverage "
@@ -78,10 +78,10 @@ void declare_prune(ConfigSchema& s) {
 int64_t budget_of(const Config& config, int64_t n) {
   const double keep = config.get_float("prune.keep");
   const std::string where = config.origin("prune.keep");
-  if (!config.is_set("prune.keep")) {
-    user_error("prune.keep is not set, so stage prune is off (set it to a count or a fraction)");
+  if (keep == 0) {
+    user_error("prune.keep is 0, so stage prune is off (set it to a count or a fraction)");
   }
-  if (!std::isfinite(keep) || keep <= 0) {
+  if (!std::isfinite(keep) || keep < 0) {
     user_error("prune.keep must be a count >= 1 or a fraction in (0, 1), got {} ({})", keep, where);
   }
   int64_t budget = 0;
@@ -425,7 +425,8 @@ nlohmann::json run_prune(StageContext& ctx) {
 
 }  // namespace
 
-bool prune_enabled(const Config& config) { return config.is_set("prune.keep"); }
+// A number, not whether the key is given: a run's config.resolved.yaml holds every key.
+bool prune_enabled(const Config& config) { return config.get_float("prune.keep") != 0; }
 
 Stage make_prune_stage() {
   Stage s;

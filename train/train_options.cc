@@ -65,15 +65,7 @@ void TrainOptions::declare(ConfigSchema& schema, const std::string& prefix) {
 }
 
 TrainOptions TrainOptions::from_config(const Config& c, const std::string& prefix) {
-  return from_config(c, prefix, "");
-}
-
-TrainOptions TrainOptions::from_config(const Config& c, const std::string& prefix,
-                                       const std::string& fallback) {
-  const auto k = [&](const char* key) {
-    const std::string own = prefix + "." + key;
-    return fallback.empty() || c.is_set(own) ? own : fallback + "." + key;
-  };
+  const auto k = [&](const char* key) { return prefix + "." + key; };
   TrainOptions o;
   o.seed = c.get_int(k("seed"));
   o.epochs = c.get_int(k("epochs"));

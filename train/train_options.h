@@ -47,11 +47,6 @@ struct TrainOptions {
                       const TrainOptions& defaults);
   static void declare(ConfigSchema& schema, const std::string& prefix);  // the defaults above
   static TrainOptions from_config(const Config& config, const std::string& prefix);
-  // Each key from `prefix` where the config sets it, else from `fallback` (declared with the same
-  // keys): a stage whose trainer should follow another's unless told otherwise (distill's
-  // students train as stage sasrec does).
-  static TrainOptions from_config(const Config& config, const std::string& prefix,
-                                  const std::string& fallback);
 };
 
 }  // namespace grec::train

@@ -167,6 +167,39 @@ TEST_F(ConfigTest, DumpRoundTripsAndHashFollowsValues) {
   EXPECT_NE(c.with("sasrec.loss", "bce").hash({"sasrec"}), c.hash({"sasrec"}));
 }
 
+// A section that inherits another's keys (distill.train from sasrec.train): unset keys follow the
+// other section's value, set or default; set keys keep their own; a later override of the source
+// is followed; the dump holds the inherited values, so reloading it gives the same config.
+TEST_F(ConfigTest, InheritedSectionFollowsItsSourceAndDumpReproduces) {
+  ConfigSchema s = schema();
+  s.add_int("distill.train.epochs", 99, "epochs");
+  s.add_float("distill.train.lr", 5.0, "learning rate");
+  s.add_int("distill.train.own", 3, "a key sasrec.train does not have");
+  s.inherit("distill.train", "sasrec.train");
+  EXPECT_EQ(s.inherited_from("distill.train.lr"), "sasrec.train.lr");
+  EXPECT_EQ(s.inherited_from("distill.train.own"), "");
+  EXPECT_EQ(s.inherited_from("sasrec.train.lr"), "");
+  auto p = write("a.yaml", "ingest: { input: x }\nsasrec: { train: { epochs: 7 } }\n"
+                           "distill: { train: { lr: 0.02 } }\n");
+  Config c = Config::load(s, p);
+  EXPECT_EQ(c.get_int("distill.train.epochs"), 7);        // sasrec.train's file value
+  EXPECT_DOUBLE_EQ(c.get_float("distill.train.lr"), 0.02);  // its own
+  EXPECT_EQ(c.get_int("distill.train.own"), 3);
+  EXPECT_FALSE(c.is_set("distill.train.epochs"));
+  EXPECT_EQ(c.origin("distill.train.epochs"), "inherited from 'sasrec.train.epochs' (" + p + ":2)");
+  Config d = c.with("sasrec.train.epochs", "11");  // after the first read cached 7
+  EXPECT_EQ(d.get_int("distill.train.epochs"), 11);
+  Config e = Config::load(s, p, {"sasrec.train.lr=0.5"});
+  EXPECT_DOUBLE_EQ(e.get_float("distill.train.lr"), 0.02);
+  EXPECT_DOUBLE_EQ(Config::load(s, write("b.yaml", "ingest: { input: x }\n"))
+                       .get_float("distill.train.lr"), 1e-3);  // sasrec.train's default, not 5
+  Config r = Config::load(s, write("resolved.yaml", d.dump()));
+  EXPECT_EQ(r.get_int("distill.train.epochs"), 11);
+  EXPECT_EQ(r.dump(), d.dump());
+  EXPECT_EQ(r.hash({"distill"}), d.hash({"distill"}));
+  EXPECT_NE(c.hash({"distill"}), d.hash({"distill"}));  // the key follows the inherited value
+}
+
 TEST_F(ConfigTest, YamlSyntaxErrorNamesLine) {
   auto p = write("a.yaml", "ingest:\n  input: [unclosed\n");
   const std::string msg = error_of([&] { Config::load(schema(), p); });

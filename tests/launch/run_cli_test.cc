@@ -118,6 +118,17 @@ TEST_F(RunCli, RunsThePipelineAndCachesUpToDateStages) {
   EXPECT_TRUE(has_status(second.out, "ingest", "cached")) << second.out;
   EXPECT_TRUE(has_status(second.out, "sasrec", "cached")) << second.out;
 
+  // The run's resolved config holds every key (prune.keep: 0, distill.enabled: false, ...):
+  // rerunning it is the same run, every stage cached and the optional ones still off.
+  Result resolved = run("run " + (root / "config.resolved.yaml").string());
+  ASSERT_EQ(resolved.code, 0) << resolved.out;
+  for (const char* stage : {"ingest", "sasrec", "embed", "rqvae", "align", "evaluate"}) {
+    EXPECT_TRUE(has_status(resolved.out, stage, "cached")) << stage << "\n" << resolved.out;
+  }
+  for (const char* stage : {"prune", "distill", "export"}) {
+    EXPECT_TRUE(has_status(resolved.out, stage, "skipped")) << stage << "\n" << resolved.out;
+  }
+
   // A changed sasrec key reruns sasrec only.
   Result third = run("run " + config_ + " --set sasrec.train.epochs=1");
   ASSERT_EQ(third.code, 0) << third.out;

@@ -177,34 +177,4 @@ TEST(TrainOptions, DeclaresAndReadsKeys) {
                grec::UserError);
 }
 
-// A stage that follows another's trainer: each key from its own prefix where the config sets it
-// (file or --set), else from the fallback's value (set or default); errors name the key read.
-TEST(TrainOptions, FallbackPrefixFillsUnsetKeys) {
-  grec::ConfigSchema schema;
-  gt::TrainOptions own, base;
-  own.lr = 0.5;
-  own.epochs = 7;
-  base.lr = 0.01;
-  base.optimizer = "adam";
-  gt::TrainOptions::declare(schema, "a.train", own);
-  gt::TrainOptions::declare(schema, "b.train", base);
-  const grec::Config c = grec::Config::parse(
-      schema, "a: {train: {global_batch_size: 32}}\nb: {train: {epochs: 9, global_batch_size: 16}}",
-      "<t>", {"a.train.seed=4"});
-  const gt::TrainOptions o = gt::TrainOptions::from_config(c, "a.train", "b.train");
-  EXPECT_EQ(o.global_batch_size, 32);  // own, from the file
-  EXPECT_EQ(o.seed, 4);                // own, from --set
-  EXPECT_EQ(o.epochs, 9);              // the fallback's file value, not own default 7
-  EXPECT_DOUBLE_EQ(o.lr, 0.01);        // the fallback's default, not own default 0.5
-  EXPECT_EQ(o.optimizer, "adam");
-  EXPECT_EQ(gt::TrainOptions::from_config(c, "a.train").epochs, 7);  // no fallback: own default
-  try {
-    gt::TrainOptions::from_config(
-        grec::Config::parse(schema, "b: {train: {global_batch_size: 0}}", "<t>"), "a.train", "b.train");
-    FAIL() << "expected a UserError";
-  } catch (const grec::UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("b.train.global_batch_size"), std::string::npos) << e.what();
-  }
-}
-
 }  // namespace
