@@ -22,6 +22,7 @@
 #include "model/causal_lm.h"
 #include "model/hf_io.h"
 #include "tokenizer/text_tokenizer.h"
+#include "stages/augment_artifact.h"
 #include "stages/lm_item_encoder.h"
 #include "stages/sasrec_artifact.h"
 #include "stages/stage_list.h"
@@ -40,7 +41,8 @@ void declare_embed(ConfigSchema& s) {
               "concat: scale of the unit-norm sasrec part (the text part has scale 1)");
   s.add_int("embed.dim", 128, "embedding dimension d of the tfidf encoder");
   s.add_string_list("embed.fields", data::default_item_text_fields(),
-                    "item text fields joined into the text that is embedded (missing ones skipped)");
+                    "item text fields joined into the text that is embedded (missing ones "
+                    "skipped); aug_<prompt> fields come from stage augment");
   s.add_choice("embed.method", "projection", {"projection", "svd"},
                "tfidf reduction: seeded Gaussian random projection or randomized truncated SVD");
   s.add_int("embed.seed", 0, "seed of the projection / SVD sketch");
@@ -158,6 +160,18 @@ bool reads_sasrec(const Config& config) {
   return encoder == "sasrec" || encoder == "concat";
 }
 
+// Encoders that embed item text (and so may read stage augment's fields).
+bool reads_text(const Config& config) {
+  const std::string encoder = config.get_string("embed.encoder");
+  const std::string text = encoder == "concat" ? config.get_string("embed.concat.text") : encoder;
+  return text == "tfidf" || text == "lm";
+}
+
+bool reads_augment(const Config& config) {
+  return reads_text(config) && augment_enabled(config) &&
+         wants_augmented_fields(config.get_string_list("embed.fields"));
+}
+
 nlohmann::json run_embed(StageContext& ctx) {
   const Config& config = ctx.config;
   const std::string encoder = config.get_string("embed.encoder");
@@ -168,6 +182,15 @@ nlohmann::json run_embed(StageContext& ctx) {
   const std::string path = dataset_path(config);
   data::Dataset dataset = data::read_dataset(path);
   const int64_t n = dataset.num_items();
+  const auto fields = config.get_string_list("embed.fields");
+  if (reads_text(config) && wants_augmented_fields(fields)) {
+    if (!augment_enabled(config)) {
+      user_error("config key 'embed.fields' names augmented fields (aug_*), but stage augment is "
+                 "off: set augment.prompts (e.g. [eng]) or drop them ({})",
+                 config.origin("embed.fields"));
+    }
+    add_augmented_fields(ctx.run, fields, "config key 'embed.fields'", dataset);
+  }
   ItemVectors vectors;
   if (encoder == "sasrec") {
     vectors = sasrec_vectors(ctx.run, n);
@@ -233,7 +256,10 @@ Stage make_embed_stage() {
   s.config_sections = {"embed", "data"};
   s.inputs = {"ingest"};
   s.config_inputs = [](const Config& config) {
-    return reads_sasrec(config) ? std::vector<std::string>{"sasrec"} : std::vector<std::string>{};
+    std::vector<std::string> inputs;
+    if (reads_sasrec(config)) inputs.push_back("sasrec");
+    if (reads_augment(config)) inputs.push_back("augment");
+    return inputs;
   };
   s.declare = declare_embed;
   s.run = run_embed;

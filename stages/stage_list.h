@@ -6,6 +6,10 @@
 namespace grec::stages {
 
 Stage make_ingest_stage();
+Stage make_augment_stage();
+
+// True when augment.prompts is set: fields aug_<prompt> exist for embed (stages/augment.cc).
+bool augment_enabled(const Config& config);
 Stage make_embed_stage();
 Stage make_rqvae_stage();
 Stage make_sasrec_stage();

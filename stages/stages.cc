@@ -9,6 +9,7 @@ namespace grec::stages {
 const std::vector<Stage>& all_stages() {
   static const std::vector<Stage> stages = {
       make_ingest_stage(),
+      make_augment_stage(),  // off unless augment.prompts is set
       make_sasrec_stage(),  // before embed: its item table is an embedding source
       make_embed_stage(),
       make_rqvae_stage(),
