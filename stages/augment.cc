@@ -8,6 +8,7 @@
 // rec_eng) and generating `eng` need an instruction-tuned HF checkpoint: asking for them is a
 // one-line error until generation lands. Seeds are sharded over ranks (item i on rank i mod
 // world); the result does not depend on the number of ranks.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <set>
@@ -125,7 +126,8 @@ data::ItemNeighbours all_neighbours(StageContext& ctx, const data::EngagementGra
     const data::ItemNeighbours nb = data::ppr_neighbours(g, seeds, o);
     mine.push_back({{"lo", lo}, {"items", nb.items}, {"scores", nb.scores},
                     {"iterations", nb.iterations}, {"residuals", nb.residuals}});
-    progress.advance(static_cast<int64_t>(seeds.size()) * world);
+    // Every rank computes about as many items; rank 0's pace stands for all.
+    progress.advance(std::min(static_cast<int64_t>(seeds.size()) * world, n - progress.done()));
   }
   progress.finish();
   data::ItemNeighbours all;
