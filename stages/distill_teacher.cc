@@ -150,7 +150,7 @@ TeacherOutputs compute_teacher(const ItemIndex& index, const std::string& model_
     }
     mine.push_back({{"chunk", c}, {"items", items}, {"scores", scores}});
     // Every rank decodes about the same number of samples; rank 0's pace stands for all.
-    progress.advance((hi - lo) * world);
+    progress.advance(std::min((hi - lo) * world, n - progress.done()));
   }
   progress.finish();
   t.items.assign(n * o.top_k, -1);
